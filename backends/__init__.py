@@ -1,0 +1,19 @@
+"""Backend adapters: the interface (:mod:`backends.base`), discovery (:mod:`backends.registry`)
+and the built-in adapters (torch, numpy reference), each registered through entry points."""
+
+from .base import (
+    FLOAT_DTYPES,
+    Availability,
+    Backend,
+    BackendUnavailable,
+    ConformanceError,
+    Contract,
+    Provider,
+    UnknownBackendError,
+    UnsupportedOperation,
+)
+
+__all__ = [
+    "FLOAT_DTYPES", "Availability", "Backend", "BackendUnavailable", "ConformanceError",
+    "Contract", "Provider", "UnknownBackendError", "UnsupportedOperation",
+]

@@ -1,0 +1,104 @@
+"""The ``conformance`` command line.
+
+``conformance run``       run the conformance suite (pytest underneath) and write reports
+``conformance backends``  list every adapter with its availability and the reason
+
+Exit codes of ``run`` are pytest's: 0 every check passed (known failures allowed),
+1 at least one check failed, 2 interrupted, 3 internal error, 4 usage error (unknown
+backend, bad option), 5 nothing was collected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .seeding import DEFAULT_MASTER_SEED
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    pytest_args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q" if args.quiet else "-ra",
+                   "--conformance-seed", str(args.seed), "--report-dir", args.report_dir,
+                   f"--junitxml={args.report_dir}/junit.xml"]
+    for spec in args.backend:
+        pytest_args += ["--backend", spec]
+    for module in args.adapters:
+        pytest_args += ["--adapters", module]
+    if args.keyword:
+        pytest_args += ["-k", args.keyword]
+    if args.workers:
+        pytest_args += ["-n", args.workers]
+    if args.known_failures:
+        pytest_args += ["--known-failures", args.known_failures]
+    return int(pytest.main(pytest_args + extra))
+
+
+def _backends(args: argparse.Namespace) -> int:
+    from backends import registry
+
+    for module in args.adapters:
+        registry.load_adapter_module(module)
+    rows = registry.describe()
+    if args.json:
+        print(json.dumps([vars(r) for r in rows], indent=1))
+        return 0
+    width = max((len(r.spec) for r in rows), default=10)
+    for r in rows:
+        status = "available" if r.available else "unavailable"
+        line = f"{r.spec:<{width}}  {status:<11}"
+        if r.available:
+            from backends.registry import resolve
+
+            versions = resolve(r.spec).versions()
+            line += "  " + ", ".join(f"{k} {v}" for k, v in versions.items())
+        else:
+            line += f"  {r.reason}"
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="conformance", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the conformance suite and write reports",
+                         description="Run the conformance suite on the given backends (default: every available one) "
+                                     "and write REPORT_DIR/results.json, junit.xml and index.html. Arguments after "
+                                     "'--' go to pytest unchanged.")
+    run.add_argument("--backend", action="append", default=[], metavar="SPEC",
+                     help="backend spec such as torch:cpu or numpy:cpu (repeatable)")
+    run.add_argument("--seed", type=int, default=DEFAULT_MASTER_SEED, help="master seed (default %(default)s)")
+    run.add_argument("--report-dir", default="reports", help="where reports go (default %(default)s)")
+    run.add_argument("-k", dest="keyword", default=None, help="only checks matching this pytest -k expression")
+    run.add_argument("-n", dest="workers", default=None, help="pytest-xdist workers, e.g. 2 or auto")
+    run.add_argument("--adapters", action="append", default=[], metavar="MODULE[:ATTR]",
+                     help="import MODULE and register its backend providers")
+    run.add_argument("--known-failures", default=None, metavar="FILE", help="known-failures TOML file")
+    run.add_argument("-q", "--quiet", action="store_true", help="less output")
+    bk = sub.add_parser("backends", help="list adapters, availability and versions")
+    bk.add_argument("--json", action="store_true", help="machine-readable output")
+    bk.add_argument("--adapters", action="append", default=[], metavar="MODULE[:ATTR]")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _run(args, extra)
+    try:
+        return _backends(args)
+    except Exception as exc:  # noqa: BLE001 - turn user errors into one line
+        print(f"conformance: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

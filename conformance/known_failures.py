@@ -1,0 +1,99 @@
+"""Known failures: deviations of a released framework that were investigated and are kept,
+with their evidence, as expected failures (never as loosened checks or declared contracts).
+
+File format (TOML)::
+
+    schema = 1
+    [[failure]]
+    check = "init_schemes/test_uniform[*]"   # fnmatch pattern on the check id
+    backend = "torch:cpu"                     # fnmatch pattern on the backend spec
+    dtype = "bfloat16"                        # optional fnmatch pattern on the dtype
+    reason = "what is wrong, in one sentence"
+    evidence = "observed vs expected, n, p-value"
+    upstream = "link to the upstream report, if any"
+
+An entry that matches no check of a run, or whose checks now all pass, is reported as stale.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PATH = Path(__file__).with_name("known_failures.toml")
+SCHEMA = 1
+_KEYS = {"check", "backend", "dtype", "reason", "evidence", "upstream"}
+
+
+class KnownFailuresError(ValueError):
+    """The known-failures file is malformed; the message names the file and entry."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    check: str
+    backend: str
+    reason: str
+    dtype: str = "*"
+    evidence: str = ""
+    upstream: str = ""
+
+    def matches(self, check: str, backend: str, dtype: str | None) -> bool:
+        return (fnmatch.fnmatchcase(check, self.check) and fnmatch.fnmatchcase(backend, self.backend)
+                and fnmatch.fnmatchcase(dtype or "", self.dtype))
+
+    def describe(self) -> str:
+        text = self.reason
+        if self.evidence:
+            text += f" Evidence: {self.evidence}"
+        if self.upstream:
+            text += f" Upstream: {self.upstream}"
+        return text
+
+    def __str__(self) -> str:
+        return f"{self.check} on {self.backend} {self.dtype}"
+
+
+@dataclass
+class KnownFailures:
+    entries: list[Entry] = field(default_factory=list)
+    source: str = ""
+
+    def match(self, check: str, backend: str, dtype: str | None) -> Entry | None:
+        return next((e for e in self.entries if e.matches(check, backend, dtype)), None)
+
+    def stale(self, records: list[dict]) -> list[str]:
+        """Entries that matched no record, or whose matched records all passed (xpassed)."""
+        out = []
+        for entry in self.entries:
+            hits = [r for r in records if entry.matches(r["check"], r["backend"], r.get("dtype"))]
+            ran = [r for r in hits if r["outcome"] not in ("skipped",)]
+            if not hits:
+                out.append(f"{entry}: matches no check in this run")
+            elif ran and all(r["outcome"] == "xpassed" for r in ran):
+                out.append(f"{entry}: every matching check now passes; remove the entry")
+        return out
+
+
+def load(path: Path) -> KnownFailures:
+    """Parse and validate ``path``; raise :class:`KnownFailuresError` naming the problem."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise KnownFailuresError(f"known-failures file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise KnownFailuresError(f"known-failures file {path} is not valid TOML: {exc}") from None
+    if data.get("schema") != SCHEMA:
+        raise KnownFailuresError(f"known-failures file {path}: schema must be {SCHEMA}, got {data.get('schema')!r}")
+    entries = []
+    for i, raw in enumerate(data.get("failure", []), 1):
+        unknown = set(raw) - _KEYS
+        missing = {"check", "backend", "reason"} - set(raw)
+        if unknown or missing:
+            raise KnownFailuresError(f"known-failures file {path}, entry {i}: "
+                                     + (f"unknown keys {sorted(unknown)} " if unknown else "")
+                                     + (f"missing keys {sorted(missing)}" if missing else ""))
+        entries.append(Entry(**raw))
+    return KnownFailures(entries, str(path))

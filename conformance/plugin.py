@@ -1,0 +1,303 @@
+"""The pytest plugin (entry point ``pytest11``): options, markers, backend parametrization,
+skips with reasons, the report header, known failures and the results files.
+
+It only acts on *conformance checks*: tests in ``conformance.suite`` or marked
+``@pytest.mark.conformance`` that request the ``backend`` fixture. Other tests in a project
+that has the plugin installed are untouched.
+
+Options (also settable through the ``conformance run`` CLI):
+
+``--backend SPEC``      repeatable; default: every available backend
+``--conformance-seed N`` master seed (default :data:`conformance.seeding.DEFAULT_MASTER_SEED`)
+``--report-dir DIR``    write ``DIR/results.json`` and ``DIR/index.html``
+``--adapters MODULE``   import ``MODULE[:ATTR]`` and register the providers it exposes
+``--known-failures F``  a TOML file of expected failures (default: the suite's own)
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+from backends import registry
+from backends.base import FLOAT_DTYPES, BackendUnavailable, ConformanceError, UnsupportedOperation
+
+from . import known_failures as kf
+from .context import USER_PROPERTY, CheckContext
+from .seeding import DEFAULT_MASTER_SEED, derive_seed
+from .stats import design
+
+FRAMEWORK_MARKERS = ("torch", "numpy", "jax", "mlx", "candle")
+DEVICE_MARKERS = ("cpu", "cuda", "mps", "gpu", "metal")
+_STATE = pytest.StashKey[dict]()
+META_PROPERTY = "conformance_meta"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "deep-learning backend conformance")
+    group.addoption("--backend", action="append", default=[], metavar="SPEC",
+                    help="backend to check, e.g. torch:cpu (repeatable; default: every available backend)")
+    group.addoption("--conformance-seed", type=int, default=None, metavar="N",
+                    help=f"master seed of the run (default {DEFAULT_MASTER_SEED})")
+    group.addoption("--report-dir", default=None, metavar="DIR",
+                    help="write DIR/results.json, DIR/junit-style summary and DIR/index.html")
+    group.addoption("--adapters", action="append", default=[], metavar="MODULE[:ATTR]",
+                    help="import MODULE and register its backend providers (attribute PROVIDERS by default)")
+    group.addoption("--known-failures", default=None, metavar="FILE",
+                    help="TOML file of known failures (default: the suite's own known_failures.toml)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance: a conformance check parametrized over backends")
+    config.addinivalue_line("markers", "dtypes(*names): dtypes a conformance check runs in")
+    config.addinivalue_line("markers", "requires(*capabilities): backend capabilities the check needs")
+    for name in FRAMEWORK_MARKERS:
+        config.addinivalue_line("markers", f"{name}: checks run on the {name} framework")
+    for name in DEVICE_MARKERS:
+        config.addinivalue_line("markers", f"{name}: checks run on a {name} device")
+    _COLLECTED.clear()
+    state: dict = {"records": [], "started": time.time(), "requested": [], "unavailable": {}, "specs": []}
+    config.stash[_STATE] = state
+    for module in config.getoption("adapters") or []:
+        try:
+            registry.load_adapter_module(module)
+        except ConformanceError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+    requested = config.getoption("backend") or []
+    for spec in requested:
+        try:
+            availability = registry.probe(spec)
+        except ConformanceError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        if not availability.available:
+            state["unavailable"][spec] = availability.reason
+    if requested:
+        specs = list(dict.fromkeys(requested))
+    else:
+        specs = []
+        for info in registry.describe():
+            if info.available:
+                specs.append(info.spec)
+            elif not info.spec.endswith(":*"):
+                state["unavailable"].setdefault(info.spec, info.reason)
+    state["requested"] = requested
+    state["specs"] = specs
+    state["seed"] = config.getoption("conformance_seed")
+    if state["seed"] is None:
+        state["seed"] = DEFAULT_MASTER_SEED
+    path = config.getoption("known_failures")
+    try:
+        state["known"] = kf.load(Path(path) if path else kf.DEFAULT_PATH)
+    except kf.KnownFailuresError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
+def _state(config: pytest.Config) -> dict:
+    return config.stash[_STATE]
+
+
+def _is_check(definition) -> bool:
+    module = getattr(definition, "module", None)
+    in_suite = module is not None and module.__name__.startswith("conformance.suite")
+    return in_suite or definition.get_closest_marker("conformance") is not None
+
+
+def _marks_for(spec: str) -> list:
+    framework, _, device = spec.partition(":")
+    marks = []
+    for name in (framework, device):
+        if name:
+            marks.append(getattr(pytest.mark, name))
+    return marks
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames or not _is_check(metafunc.definition):
+        return
+    specs = _state(metafunc.config)["specs"]
+    if "dtype" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("dtypes")
+        dtypes = marker.args if marker else FLOAT_DTYPES
+        params = [pytest.param(s, d, id=f"{s}-{d}", marks=_marks_for(s)) for s in specs for d in dtypes]
+        metafunc.parametrize(("backend", "dtype"), params, indirect=True)
+    else:
+        params = [pytest.param(s, id=s, marks=_marks_for(s)) for s in specs]
+        metafunc.parametrize("backend", params, indirect=True)
+
+
+def check_id_of(item: pytest.Item) -> str:
+    """``area/test_name[case]``: the node name without backend and dtype, stable across machines."""
+    module = item.module.__name__.rsplit(".", 1)[-1].removeprefix("test_") if hasattr(item, "module") else "?"
+    callspec = getattr(item, "callspec", None)
+    name = getattr(item, "originalname", item.name)
+    case = item.name[len(name):].strip("[]")
+    if callspec is not None:
+        prefix = callspec.params.get("backend", "")
+        dtype = callspec.params.get("dtype")
+        for part in (prefix, dtype):
+            if part and (case == part or case.startswith(f"{part}-")):
+                case = case[len(part):].lstrip("-")
+    return f"{module}/{name}" + (f"[{case}]" if case else "")
+
+
+def repro_command(item: pytest.Item, spec: str, seed: int) -> str:
+    return (f"conformance run --backend {spec} --seed {seed} -k {shlex.quote(item.name)}")
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest):
+    """The adapter under test; skipped with the reason when it cannot run here."""
+    spec = request.param
+    try:
+        adapter = registry.resolve(spec)
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    marker = request.node.get_closest_marker("requires")
+    for capability in marker.args if marker else ():
+        if capability not in adapter.capabilities:
+            pytest.skip(f"{spec} does not declare capability {capability!r}")
+    return adapter
+
+
+@pytest.fixture
+def dtype(request: pytest.FixtureRequest, backend) -> str:
+    """The dtype under test; skipped when the backend does not support it."""
+    name = request.param
+    if name not in backend.dtypes:
+        pytest.skip(f"{backend.spec} does not support {name}")
+    return name
+
+
+@pytest.fixture
+def conformance(request: pytest.FixtureRequest, backend) -> CheckContext:
+    """Seeded context of one check (see :class:`conformance.context.CheckContext`)."""
+    item = request.node
+    seed = _state(request.config)["seed"]
+    dtype_name = item.callspec.params.get("dtype") if hasattr(item, "callspec") else None
+    ctx = CheckContext(check_id_of(item), backend.spec, dtype_name, seed, repro_command(item, backend.spec, seed),
+                       item.user_properties)
+    try:
+        backend.seed(ctx.seed)
+    except UnsupportedOperation:
+        pass  # checks that need seeding declare @requires("seed")
+    return ctx
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    try:
+        return (yield)
+    except UnsupportedOperation as exc:
+        pytest.skip(f"unsupported: {exc}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    known = _state(config)["known"]
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "backend" not in callspec.params:
+            continue
+        check = check_id_of(item)
+        spec, dtype_name = callspec.params["backend"], callspec.params.get("dtype")
+        meta = {"check": check, "backend": spec, "dtype": dtype_name,
+                "seed": derive_seed(_state(config)["seed"], check, spec, dtype_name or ""),
+                "repro": repro_command(item, spec, _state(config)["seed"])}
+        item.user_properties.append((META_PROPERTY, meta))
+        entry = known.match(check, spec, dtype_name)
+        if entry is not None:
+            item.add_marker(pytest.mark.xfail(reason=entry.describe(), strict=False))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = _state(config)
+    lines = [f"conformance: master seed {state['seed']}; designed family-wise false-alarm rate {design.FWER:g} "
+             f"(alpha {design.ALPHA:g} per test, budget {design.TEST_BUDGET} tests); n = {design.DEFAULT_N:,} "
+             "per distribution check"]
+    for spec in state["specs"]:
+        if spec in state["unavailable"]:
+            continue
+        try:
+            versions = registry.resolve(spec).versions()
+            lines.append(f"  backend {spec}: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+        except Exception as exc:  # noqa: BLE001 - the header must not crash the run
+            lines.append(f"  backend {spec}: cannot start: {exc}")
+    for spec, reason in state["unavailable"].items():
+        lines.append(f"  backend {spec}: UNAVAILABLE - {reason}")
+    return lines
+
+
+def _outcome(report: pytest.TestReport) -> str | None:
+    if report.when == "call":
+        if hasattr(report, "wasxfail"):
+            return "xfailed" if report.skipped else "xpassed"
+        return report.outcome
+    if report.skipped:
+        return "xfailed" if hasattr(report, "wasxfail") else "skipped"
+    if report.failed:
+        return "error"
+    return None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    meta = next((v for k, v in report.user_properties if k == META_PROPERTY), None)
+    if meta is None:
+        return
+    outcome = _outcome(report)
+    if outcome is None:
+        return
+    verdicts = [v for k, vs in report.user_properties if k == USER_PROPERTY for v in vs]
+    _COLLECTED.append({**meta, "nodeid": report.nodeid, "outcome": outcome, "when": report.when,
+                       "duration": report.duration, "verdicts": verdicts, "longrepr": _short_repr(report)})
+
+
+_COLLECTED: list[dict] = []
+
+
+def _short_repr(report: pytest.TestReport) -> str:
+    if report.passed:
+        return ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    if hasattr(report, "wasxfail") and report.skipped:
+        return f"known failure: {report.wasxfail}"
+    text = getattr(report, "longreprtext", "") or str(report.longrepr or "")
+    return text[-4000:]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    if not _COLLECTED and not state["requested"]:
+        return
+    from .results import build_results
+
+    results = build_results(_COLLECTED, state, config)
+    state["results"] = results
+    tr = terminalreporter
+    tr.section("conformance summary")
+    s = results["summary"]
+    tr.write_line(f"checks: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
+                  f"{s['xfailed']} known failures, {s['xpassed']} known failures now passing, {s['error']} errors")
+    tr.write_line(f"statistical tests: {s['statistical_tests']} at alpha {design.ALPHA:g} each -> family-wise "
+                  f"false-alarm bound {s['fwer_bound']:.2g} (designed {design.FWER:g})")
+    if s["statistical_tests"] > design.TEST_BUDGET:
+        tr.write_line(f"WARNING: {s['statistical_tests']} tests exceed the budget of {design.TEST_BUDGET}", red=True)
+    for spec, reason in state["unavailable"].items():
+        tr.write_line(f"backend {spec} SKIPPED: {reason}", yellow=True)
+    for stale in results.get("stale_known_failures", []):
+        tr.write_line(f"known-failure entry matched nothing or now passes: {stale}", yellow=True)
+    for rec in results["records"]:
+        if rec["outcome"] in ("failed", "error"):
+            tr.write_line(f"FAILED {rec['id']} [{rec['backend']} {rec['dtype'] or ''}] {rec['message']}", red=True)
+            tr.write_line(f"    repro: {rec['repro']}")
+    report_dir = config.getoption("report_dir")
+    if report_dir:
+        from .results import write_results
+
+        paths = write_results(results, Path(report_dir))
+        tr.write_line("reports: " + ", ".join(str(p) for p in paths))
+
+

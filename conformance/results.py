@@ -1,0 +1,114 @@
+"""Machine-readable results: ``results.json`` (schema :data:`SCHEMA`) built from collected
+test reports, written atomically, plus the HTML report beside it.
+
+Record fields: ``id, backend, dtype, outcome`` (passed/failed/skipped/xfailed/xpassed/error),
+``pvalue`` (smallest of the check's statistical tests), ``statistic`` and ``effect`` (of the
+decisive test: the first failing one, else the one with the smallest p-value), ``n``, ``seed``,
+``repro``, ``message``, ``nodeid``, ``duration`` and every ``verdicts`` entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from . import __version__
+from .stats import design
+
+SCHEMA = 1
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+
+
+def _decisive(verdicts: list[dict]) -> dict | None:
+    failing = [v for v in verdicts if not v["passed"]]
+    if failing:
+        return failing[0]
+    stat = [v for v in verdicts if v.get("pvalue") is not None]
+    return min(stat, key=lambda v: v["pvalue"]) if stat else (verdicts[0] if verdicts else None)
+
+
+def make_record(raw: dict) -> dict:
+    verdicts = raw["verdicts"]
+    decisive = _decisive(verdicts)
+    pvalues = [v["pvalue"] for v in verdicts if v.get("pvalue") is not None]
+    if raw["outcome"] in ("passed", "xpassed"):
+        message = f"{len(verdicts)} tests passed" + (f"; smallest p={min(pvalues):.3g}" if pvalues else "")
+    elif raw["outcome"] in ("failed", "xfailed") and decisive is not None and not decisive["passed"]:
+        message = f"[{decisive['test']}] {decisive['message']}"
+    else:
+        message = raw["longrepr"].strip().splitlines()[-1] if raw["longrepr"].strip() else raw["outcome"]
+    return {
+        "id": raw["check"], "backend": raw["backend"], "dtype": raw["dtype"], "outcome": raw["outcome"],
+        "pvalue": min(pvalues) if pvalues else None,
+        "statistic": decisive.get("statistic") if decisive else None,
+        "effect": decisive.get("effect", {}) if decisive else {},
+        "n": max((v.get("n", 0) for v in verdicts), default=0),
+        "seed": raw["seed"], "repro": raw["repro"], "message": message, "nodeid": raw["nodeid"],
+        "duration": round(raw["duration"], 4), "verdicts": verdicts,
+        "detail": raw["longrepr"] if raw["outcome"] in ("failed", "error", "xfailed") else "",
+    }
+
+
+def build_results(collected: list[dict], state: dict, config=None) -> dict:
+    from backends import registry
+
+    records = [make_record(r) for r in collected]
+    records.sort(key=lambda r: (r["id"], r["backend"], r["dtype"] or ""))
+    counts = {k: sum(r["outcome"] == k for r in records) for k in OUTCOMES}
+    n_stat = sum(1 for r in records for v in r["verdicts"] if v.get("alpha") is not None)
+    backends = {}
+    for spec in state["specs"]:
+        if spec in state["unavailable"]:
+            backends[spec] = {"available": False, "reason": state["unavailable"][spec]}
+            continue
+        try:
+            adapter = registry.resolve(spec)
+            backends[spec] = {"available": True, "versions": adapter.versions(),
+                              "dtypes": sorted(adapter.dtypes), "capabilities": sorted(adapter.capabilities),
+                              "contracts": {k: vars(c) for k, c in adapter.contracts.items()}}
+        except Exception as exc:  # noqa: BLE001
+            backends[spec] = {"available": False, "reason": str(exc)}
+    for spec, reason in state["unavailable"].items():
+        backends.setdefault(spec, {"available": False, "reason": reason})
+    return {
+        "schema": SCHEMA,
+        "suite_version": __version__,
+        "seed": state["seed"],
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "duration": round(time.time() - state["started"], 2),
+        "environment": {"python": platform.python_version(), "platform": platform.platform(),
+                        "machine": platform.machine(), "processor": platform.processor()},
+        "design": design.summary(),
+        "backends": backends,
+        "summary": {**counts, "total": len(records), "statistical_tests": n_stat, "fwer_bound": n_stat * design.ALPHA},
+        "stale_known_failures": state["known"].stale(collected) if "known" in state else [],
+        "records": records,
+    }
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(results: dict, report_dir: Path) -> list[Path]:
+    """Write ``results.json`` and ``index.html`` into ``report_dir``; return their paths."""
+    from .report import render_html
+
+    json_path = report_dir / "results.json"
+    html_path = report_dir / "index.html"
+    atomic_write(json_path, json.dumps(results, indent=1, sort_keys=False, allow_nan=False))
+    atomic_write(html_path, render_html(results))
+    return [json_path, html_path]

@@ -1,0 +1,1 @@
+"""What each scheme promises, written from its definition (docs and papers), with citations."""

@@ -1,0 +1,70 @@
+"""Default initialization of torch.nn layers, from the torch.nn module docs.
+
+Each entry maps a parameter or buffer name to an :class:`Expectation` (random) or an
+:class:`Exact` (deterministic). The docs state, e.g. for ``Linear``: "weight ... initialized
+from U(-sqrt(k), sqrt(k)), where k = 1/in_features"; for ``ConvNd``: k = groups/(C_in * prod(kernel_size));
+for ``ConvTransposeNd``: k = groups/(C_out * prod(kernel_size)); ``Embedding``: N(0, 1); norm layers
+weight 1 and bias 0, BatchNorm running_mean 0 and running_var 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..stats import reference as R
+from .init_schemes import Exact, Expectation
+
+_DOCS = "torch.nn.{module} docs"
+
+
+def _kernel(kernel_size, dims: int) -> tuple[int, ...]:
+    return tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else (int(kernel_size),) * dims
+
+
+def _uniform_sqrt_k(k: float, what: str) -> Expectation:
+    bound = math.sqrt(k)
+    return Expectation(R.uniform(-bound, bound), f"{what}: U(-sqrt(k), sqrt(k)) = U(-{bound:.6g}, {bound:.6g})")
+
+
+def expected_module(module: str, **config) -> dict[str, Expectation | Exact]:
+    """Expected default init of every parameter and buffer of ``module(**config)``."""
+    if module == "Linear":
+        k = 1.0 / config["in_features"]
+        out = {"weight": _uniform_sqrt_k(k, f"Linear.weight, k = 1/in_features = 1/{config['in_features']}")}
+        if config.get("bias", True):
+            out["bias"] = _uniform_sqrt_k(k, f"Linear.bias, k = 1/in_features = 1/{config['in_features']}")
+        return out
+    if module.startswith("Conv"):
+        transposed = module.startswith("ConvTranspose")
+        dims = int(module[-2])
+        kernel = _kernel(config["kernel_size"], dims)
+        groups = config.get("groups", 1)
+        channels = config["out_channels"] if transposed else config["in_channels"]
+        name = "C_out" if transposed else "C_in"
+        k = groups / (channels * math.prod(kernel))
+        what = f"{module}.{{}}, k = groups/({name}*prod(kernel_size)) = {groups}/({channels}*{math.prod(kernel)})"
+        out = {"weight": _uniform_sqrt_k(k, what.format("weight"))}
+        if config.get("bias", True):
+            out["bias"] = _uniform_sqrt_k(k, what.format("bias"))
+        return out
+    if module == "Embedding":
+        out = {"weight": Expectation(R.normal(0.0, 1.0), "Embedding.weight: N(0, 1)")}
+        if config.get("padding_idx") is not None:
+            out["weight[padding_idx]"] = Exact("constant", "Embedding: the padding_idx row is all zeros", 0.0)
+        return out
+    if module in ("LayerNorm", "RMSNorm"):
+        out: dict[str, Expectation | Exact] = {}
+        if config.get("elementwise_affine", True):
+            out["weight"] = Exact("constant", f"{module}.weight: initialized to ones", 1.0)
+            if module == "LayerNorm" and config.get("bias", True):
+                out["bias"] = Exact("constant", f"{module}.bias: initialized to zeros", 0.0)
+        return out
+    if module.startswith("BatchNorm"):
+        return {
+            "weight": Exact("constant", f"{module}.weight: initialized to ones", 1.0),
+            "bias": Exact("constant", f"{module}.bias: initialized to zeros", 0.0),
+            "running_mean": Exact("constant", f"{module}.running_mean: zeros", 0.0),
+            "running_var": Exact("constant", f"{module}.running_var: ones", 1.0),
+            "num_batches_tracked": Exact("constant", f"{module}.num_batches_tracked: 0", 0.0),
+        }
+    raise ValueError(f"no default-init expectation written for module {module!r}")

@@ -1,0 +1,46 @@
+"""Compare samples with an expected distribution: the full battery, one Verdict per test.
+
+:func:`compare_distribution` is the single entry point the checks use. It picks the
+goodness-of-fit test by dtype (KS against the continuous reference for float32/float64,
+chi-square against the exact rounded distribution for float16/bfloat16) and adds the
+moment, tail, outlier, support and degeneracy tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import procedures as P
+from .reference import ContinuousReference, DiscreteReference, for_dtype
+from .verdict import Verdict
+
+
+def as_float64(samples) -> np.ndarray:
+    """Flatten any numeric array (bfloat16 included) to float64 exactly."""
+    return np.asarray(samples).astype(np.float64).ravel()
+
+
+def compare_distribution(samples, reference: ContinuousReference, dtype: str, alpha: float) -> list[Verdict]:
+    """Every verdict for ``samples`` (drawn in ``dtype``) against ``reference``.
+
+    Statistical tests are skipped (and only the exact ones reported) when the support test
+    fails with non-finite values, since moments are meaningless then.
+    """
+    x = as_float64(samples)
+    ref = for_dtype(reference, dtype)
+    verdicts = [P.support_test(x, ref), P.constant_test(x, ref)]
+    finite = x[np.isfinite(x)]
+    if finite.size < x.size or finite.size < 2:
+        return verdicts
+    if isinstance(ref, DiscreteReference):
+        verdicts.append(P.chi2_test(finite, ref, alpha))
+    else:
+        verdicts.append(P.ks_test(finite, ref, alpha))
+    verdicts.append(P.mean_test(finite, ref, alpha))
+    verdicts.append(P.variance_test(finite, ref, alpha))
+    for side in ("lower", "upper"):
+        for proc in (P.tail_test, P.outlier_test):
+            v = proc(finite, ref, alpha, side)
+            if v is not None:
+                verdicts.append(v)
+    return verdicts

@@ -1,0 +1,174 @@
+"""Individual test procedures: each takes float64 samples and a reference and returns a Verdict.
+
+* :func:`ks_test` - one-sample Kolmogorov-Smirnov against a continuous reference (shape).
+* :func:`chi2_test` - Pearson chi-square against a discrete (rounded) reference; cells are
+  merged until each expects at least :data:`MIN_EXPECTED` samples.
+* :func:`mean_test`, :func:`variance_test` - z-tests with the reference's exact moments
+  (the variance test uses the known mean and the exact fourth central moment).
+* :func:`tail_test` - exact binomial test of the count beyond a reference quantile (catches
+  clipped tails and bounds that are too narrow).
+* :func:`outlier_test` - one-sided binomial test far out in an unbounded tail (1000-sigma
+  outliers of a truncated-normal bug).
+* :func:`support_test`, :func:`constant_test` - exact checks (finiteness, bounds, open bounds
+  never attained; a random tensor is not constant).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from .reference import DiscreteReference, Reference
+from .verdict import Verdict
+
+#: Smallest expected count of a chi-square cell.
+MIN_EXPECTED = 10.0
+#: Expected count in each tail region of :func:`tail_test`.
+TAIL_EXPECTED = 30.0
+#: Expected count far out in :func:`outlier_test`: one value there is already evidence.
+OUTLIER_EXPECTED = 1e-9
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def ks_test(x: np.ndarray, ref: Reference, alpha: float) -> Verdict:
+    res = stats.kstest(x, ref.cdf, method="asymp")
+    d, p = float(res.statistic), float(res.pvalue)
+    return Verdict("ks", p > alpha, f"KS distance {_fmt(d)} vs {ref.name}, p={p:.3g} (alpha {alpha:g})",
+                   n=x.size, statistic=d, pvalue=p, alpha=alpha, effect={"ks_distance": d})
+
+
+def chi2_test(x: np.ndarray, ref: DiscreteReference, alpha: float) -> Verdict:
+    idx = np.searchsorted(ref.values, x)
+    idx = np.clip(idx, 0, ref.values.size - 1)
+    on_grid = ref.values[idx] == x
+    counts = np.bincount(idx[on_grid], minlength=ref.values.size).astype(np.float64)
+    expected = ref.probs * x.size
+    obs_cells, exp_cells = [], []
+    acc_o = acc_e = 0.0
+    for o, e in zip(counts, expected, strict=True):
+        acc_o += o
+        acc_e += e
+        if acc_e >= MIN_EXPECTED:
+            obs_cells.append(acc_o)
+            exp_cells.append(acc_e)
+            acc_o = acc_e = 0.0
+    if obs_cells:
+        obs_cells[-1] += acc_o
+        exp_cells[-1] += acc_e
+    off_grid = int((~on_grid).sum())
+    if off_grid:  # values the reference gives probability 0: their own cell, expected ~0
+        obs_cells.append(float(off_grid))
+        exp_cells.append(1e-12 * x.size)
+    obs, exp = np.asarray(obs_cells), np.asarray(exp_cells)
+    if obs.size < 2:
+        return Verdict("chi2", True, "chi-square skipped: fewer than 2 cells with enough expected count",
+                       n=x.size, alpha=alpha)
+    exp = exp * (obs.sum() / exp.sum())
+    stat = float(np.sum((obs - exp) ** 2 / exp))
+    dof = obs.size - 1
+    p = float(stats.chi2.sf(stat, dof))
+    per_dof = stat / dof
+    msg = (f"chi-square {stat:.1f} on {dof} df (x{per_dof:.3g} of expected) vs {ref.name}, p={p:.3g} "
+           f"(alpha {alpha:g})")
+    if off_grid:
+        msg += f"; {off_grid} values the reference never produces"
+    return Verdict("chi2", p > alpha, msg, n=x.size, statistic=stat, pvalue=p, alpha=alpha,
+                   effect={"chi2_per_dof": per_dof}, observed={"cells": int(obs.size)})
+
+
+def mean_test(x: np.ndarray, ref: Reference, alpha: float) -> Verdict:
+    sd = ref.std
+    mean = float(np.mean(x))
+    z = (mean - ref.mean) / (sd / math.sqrt(x.size))
+    p = float(2 * stats.norm.sf(abs(z)))
+    shift = (mean - ref.mean) / sd
+    return Verdict("mean", p > alpha,
+                   f"mean {_fmt(mean)} vs expected {_fmt(ref.mean)} (shift {shift:+.3g} std, z={z:+.2f}), p={p:.3g}",
+                   n=x.size, statistic=z, pvalue=p, alpha=alpha, effect={"shift_in_std": shift},
+                   observed={"mean": mean}, expected={"mean": ref.mean})
+
+
+def variance_test(x: np.ndarray, ref: Reference, alpha: float) -> Verdict:
+    var = ref.var
+    s2 = float(np.mean((x - ref.mean) ** 2))
+    se = math.sqrt(max(ref.mu4 - var**2, 0.0) / x.size)
+    z = (s2 - var) / se if se > 0 else (0.0 if s2 == var else math.inf)
+    p = float(2 * stats.norm.sf(abs(z)))
+    ratio = math.sqrt(s2 / var)
+    return Verdict("variance", p > alpha,
+                   f"std {_fmt(math.sqrt(s2))} vs expected {_fmt(math.sqrt(var))} ({(ratio - 1) * 100:+.2f}%, "
+                   f"z={z:+.2f}), p={p:.3g}",
+                   n=x.size, statistic=z, pvalue=p, alpha=alpha, effect={"std_ratio": ratio},
+                   observed={"std": math.sqrt(s2)}, expected={"std": math.sqrt(var)})
+
+
+def _binom_two_sided(k: int, n: int, p: float) -> float:
+    return float(stats.binomtest(k, n, p).pvalue)
+
+
+def tail_test(x: np.ndarray, ref: Reference, alpha: float, side: str) -> Verdict | None:
+    """Binomial test of the count in the lower or upper tail of mass ~ TAIL_EXPECTED / n."""
+    target = TAIL_EXPECTED / x.size
+    if target >= 0.05:
+        return None
+    t, p_tail = ref.lower_tail(target) if side == "lower" else ref.upper_tail(target)
+    if not 0 < p_tail < 0.5:
+        return None
+    k = int(np.sum(x <= t)) if side == "lower" else int(np.sum(x >= t))
+    p = _binom_two_sided(k, x.size, p_tail)
+    rel = "<=" if side == "lower" else ">="
+    return Verdict(f"tail_{side}", p > alpha,
+                   f"{k} values {rel} {_fmt(t)} where {p_tail * x.size:.1f} expected, p={p:.3g}",
+                   n=x.size, statistic=float(k), pvalue=p, alpha=alpha,
+                   effect={"tail_ratio": k / (p_tail * x.size)},
+                   observed={"count": k}, expected={"count": p_tail * x.size, "threshold": t})
+
+
+def outlier_test(x: np.ndarray, ref: Reference, alpha: float, side: str) -> Verdict | None:
+    """One value beyond the quantile of mass OUTLIER_EXPECTED / n is significant. Unbounded sides only."""
+    if side == "upper" and math.isfinite(ref.support.upper) or side == "lower" and math.isfinite(ref.support.lower):
+        return None
+    target = OUTLIER_EXPECTED / x.size
+    t, p_tail = ref.lower_tail(target) if side == "lower" else ref.upper_tail(target)
+    if not 0 < p_tail < 1e-6:
+        return None
+    beyond = x < t if side == "lower" else x > t
+    k = int(beyond.sum())
+    p = float(stats.binom.sf(k - 1, x.size, p_tail)) if k else 1.0
+    sd = ref.std
+    worst = float(np.max(np.abs(x[beyond] - ref.mean)) / sd) if k else 0.0
+    msg = (f"{k} values beyond {_fmt(t)} ({abs(t - ref.mean) / sd:.1f} std; expected {p_tail * x.size:.2g})"
+           + (f", farthest at {worst:.1f} std" if k else "") + f", p={p:.3g}")
+    return Verdict(f"outliers_{side}", p > alpha, msg, n=x.size, statistic=float(k), pvalue=p, alpha=alpha,
+                   effect={"farthest_in_std": worst}, observed={"count": k}, expected={"threshold": t})
+
+
+def support_test(x: np.ndarray, ref: Reference) -> Verdict:
+    n = x.size
+    nonfinite = ~np.isfinite(x)
+    outside = ~ref.support.contains(x) & ~nonfinite
+    problems = []
+    if nonfinite.any():
+        problems.append(f"{int(nonfinite.sum())} non-finite values (first at flat index {int(np.argmax(nonfinite))})")
+    if outside.any():
+        s = ref.support
+        at_open = (s.upper_open & (x == s.upper)) | (s.lower_open & (x == s.lower))
+        if at_open.any():
+            problems.append(f"{int(at_open.sum())} values equal an open bound of {s.describe()}")
+        problems.append(f"{int(outside.sum())} values outside {s.describe()} (min {_fmt(np.nanmin(x))}, "
+                        f"max {_fmt(np.nanmax(x))})")
+    ok = not problems
+    msg = f"all {n} values finite and in {ref.support.describe()}" if ok else "; ".join(problems)
+    return Verdict("support", ok, msg, n=n, observed={"nonfinite": int(nonfinite.sum()), "outside": int(outside.sum())})
+
+
+def constant_test(x: np.ndarray, ref: Reference) -> Verdict:
+    distinct = int(np.unique(x).size) if x.size <= 10_000_000 else -1
+    ok = x.size < 2 or ref.var == 0 or distinct != 1
+    msg = f"{distinct} distinct values in {x.size}" if ok else f"all {x.size} values equal {_fmt(float(x.flat[0]))}"
+    return Verdict("not_constant", ok, msg, n=x.size, observed={"distinct": distinct})
