@@ -31,6 +31,8 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         pytest_args += ["-k", args.keyword]
     if args.workers:
         pytest_args += ["-n", args.workers]
+    if args.strict_tier:
+        pytest_args.append("--strict-tier")
     if args.known_failures:
         pytest_args += ["--known-failures", args.known_failures]
     return int(pytest.main(pytest_args + extra))
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--adapters", action="append", default=[], metavar="MODULE[:ATTR]",
                      help="import MODULE and register its backend providers")
     run.add_argument("--known-failures", default=None, metavar="FILE", help="known-failures TOML file")
+    run.add_argument("--strict-tier", action="store_true", help="also run the stricter tier (limits at +-inf, ...)")
     run.add_argument("-q", "--quiet", action="store_true", help="less output")
     bk = sub.add_parser("backends", help="list adapters, availability and versions")
     bk.add_argument("--json", action="store_true", help="machine-readable output")

@@ -48,12 +48,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="import MODULE and register its backend providers (attribute PROVIDERS by default)")
     group.addoption("--known-failures", default=None, metavar="FILE",
                     help="TOML file of known failures (default: the suite's own known_failures.toml)")
+    group.addoption("--strict-tier", action="store_true", default=False,
+                    help="also run the stricter tier (checks marked strict_tier, e.g. limits at +-inf); "
+                         "reported separately from the hard requirements")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a conformance check parametrized over backends")
     config.addinivalue_line("markers", "dtypes(*names): dtypes a conformance check runs in")
     config.addinivalue_line("markers", "requires(*capabilities): backend capabilities the check needs")
+    config.addinivalue_line("markers", "strict_tier: a stricter-tier check, run only with --strict-tier")
     for name in FRAMEWORK_MARKERS:
         config.addinivalue_line("markers", f"{name}: checks run on the {name} framework")
     for name in DEVICE_MARKERS:
@@ -203,7 +207,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         check = check_id_of(item)
         spec, dtype_name = callspec.params["backend"], callspec.params.get("dtype")
-        meta = {"check": check, "backend": spec, "dtype": dtype_name,
+        strict = item.get_closest_marker("strict_tier") is not None
+        if strict and not config.getoption("strict_tier"):
+            item.add_marker(pytest.mark.skip(reason="stricter tier: run with --strict-tier"))
+        meta = {"check": check, "backend": spec, "dtype": dtype_name, "tier": "strict" if strict else "hard",
                 "seed": derive_seed(_state(config)["seed"], check, spec, dtype_name or ""),
                 "repro": repro_command(item, spec, _state(config)["seed"])}
         item.user_properties.append((META_PROPERTY, meta))

@@ -42,7 +42,8 @@ def make_record(raw: dict) -> dict:
     else:
         message = raw["longrepr"].strip().splitlines()[-1] if raw["longrepr"].strip() else raw["outcome"]
     return {
-        "id": raw["check"], "backend": raw["backend"], "dtype": raw["dtype"], "outcome": raw["outcome"],
+        "id": raw["check"], "backend": raw["backend"], "dtype": raw["dtype"], "tier": raw.get("tier", "hard"),
+        "outcome": raw["outcome"],
         "pvalue": min(pvalues) if pvalues else None,
         "statistic": decisive.get("statistic") if decisive else None,
         "effect": decisive.get("effect", {}) if decisive else {},
