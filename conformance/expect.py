@@ -80,16 +80,34 @@ def orthogonal(array, gain: float, dtype: str) -> Verdict:
                    n=w.size, statistic=err, observed={"max_error": err}, expected={"tolerance": tol})
 
 
-def sparse_structure(array, zeros_per_column: int) -> Verdict:
+def sparse_structure(array, zeros_per_column: int, std: float, dtype: str, alpha: float) -> list[Verdict]:
+    """``sparse_``: at least ``zeros_per_column`` zeros in every column (exact), and the extra zeros
+    no more than the non-zero entries' own chance of rounding to 0 in ``dtype`` explains (binomial)."""
+    from scipy import stats as st
+
+    from .stats import normal
+
     x = as_float64(array).reshape(np.asarray(array).shape)
     zeros = (x == 0).sum(axis=0)
-    bad = np.flatnonzero(zeros != zeros_per_column)
-    if bad.size == 0:
-        return Verdict("sparsity", True, f"sparse_: every column has exactly {zeros_per_column} zeros", n=x.size)
-    c = int(bad[0])
-    return Verdict("sparsity", False,
-                   f"sparse_: {bad.size} of {x.shape[1]} columns do not have exactly {zeros_per_column} zeros "
-                   f"(column {c} has {int(zeros[c])})", n=x.size, observed={"bad_columns": int(bad.size)})
+    short = np.flatnonzero(zeros < zeros_per_column)
+    if short.size:
+        c = int(short[0])
+        structure = Verdict("sparsity", False,
+                            f"sparse_: {short.size} of {x.shape[1]} columns have fewer than {zeros_per_column} zeros "
+                            f"(column {c} has {int(zeros[c])})", n=x.size, observed={"bad_columns": int(short.size)})
+    else:
+        structure = Verdict("sparsity", True, f"sparse_: every column has at least {zeros_per_column} zeros", n=x.size)
+    ref = normal(0.0, std)
+    p_zero = float(ref.rounded(dtype).cdf(0.0) - ref.rounded(dtype).cdf(-1e-300)) if dtype in ("float16", "bfloat16") \
+        else float(ref.dist.cdf(np.finfo(np.float32).smallest_subnormal / 2) - 0.5) * 2
+    slots = x.shape[1] * (x.shape[0] - zeros_per_column)
+    extra = int(max(zeros.sum() - zeros_per_column * x.shape[1], 0))
+    p = float(st.binom.sf(extra - 1, slots, p_zero)) if extra else 1.0
+    excess = Verdict("extra_zeros", p > alpha,
+                     f"sparse_: {extra} zeros beyond the {zeros_per_column} per column, {slots * p_zero:.3g} expected "
+                     f"from N(0, {std:g}^2) rounding to 0 in {dtype}, p={p:.3g}",
+                     n=slots, statistic=float(extra), pvalue=p, alpha=alpha)
+    return [structure, excess]
 
 
 def scalar_equal(got: float, want: float, rule: str, rel: float = 1e-12) -> Verdict:

@@ -5,19 +5,21 @@ File format (TOML)::
 
     schema = 1
     [[failure]]
-    check = "init_schemes/test_uniform[*]"   # fnmatch pattern on the check id
-    backend = "torch:cpu"                     # fnmatch pattern on the backend spec
-    dtype = "bfloat16"                        # optional fnmatch pattern on the dtype
+    check = ["init_schemes/test_random_scheme[uniform-*]"]  # patterns on the check id
+    backend = "torch:cpu"                     # pattern on the backend spec
+    dtype = ["float16", "bfloat16"]           # optional patterns on the dtype
     reason = "what is wrong, in one sentence"
     evidence = "observed vs expected, n, p-value"
     upstream = "link to the upstream report, if any"
 
-An entry that matches no check of a run, or whose checks now all pass, is reported as stale.
+Patterns are literal text where ``*`` matches any run of characters (brackets are literal);
+``check`` and ``dtype`` take one pattern or a list. An entry that matches no check of a run,
+or whose checks now all pass, is reported as stale.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,18 +33,22 @@ class KnownFailuresError(ValueError):
     """The known-failures file is malformed; the message names the file and entry."""
 
 
+def _matches(patterns: str | tuple[str, ...], text: str) -> bool:
+    pats = [patterns] if isinstance(patterns, str) else patterns
+    return any(re.fullmatch(".*".join(map(re.escape, p.split("*"))), text) for p in pats)
+
+
 @dataclass(frozen=True)
 class Entry:
-    check: str
+    check: str | tuple[str, ...]
     backend: str
     reason: str
-    dtype: str = "*"
+    dtype: str | tuple[str, ...] = "*"
     evidence: str = ""
     upstream: str = ""
 
     def matches(self, check: str, backend: str, dtype: str | None) -> bool:
-        return (fnmatch.fnmatchcase(check, self.check) and fnmatch.fnmatchcase(backend, self.backend)
-                and fnmatch.fnmatchcase(dtype or "", self.dtype))
+        return _matches(self.check, check) and _matches(self.backend, backend) and _matches(self.dtype, dtype or "")
 
     def describe(self) -> str:
         text = self.reason
@@ -53,7 +59,7 @@ class Entry:
         return text
 
     def __str__(self) -> str:
-        return f"{self.check} on {self.backend} {self.dtype}"
+        return f"{self.check} on {self.backend} {self.dtype}".replace("'", "")
 
 
 @dataclass
@@ -95,5 +101,8 @@ def load(path: Path) -> KnownFailures:
             raise KnownFailuresError(f"known-failures file {path}, entry {i}: "
                                      + (f"unknown keys {sorted(unknown)} " if unknown else "")
                                      + (f"missing keys {sorted(missing)}" if missing else ""))
+        for key in ("check", "dtype"):
+            if isinstance(raw.get(key), list):
+                raw[key] = tuple(raw[key])
         entries.append(Entry(**raw))
     return KnownFailures(entries, str(path))

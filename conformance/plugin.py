@@ -160,8 +160,8 @@ def backend(request: pytest.FixtureRequest):
         adapter = registry.resolve(spec)
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
-    marker = request.node.get_closest_marker("requires")
-    for capability in marker.args if marker else ():
+    needed = [c for marker in request.node.iter_markers("requires") for c in marker.args]
+    for capability in dict.fromkeys(needed):
         if capability not in adapter.capabilities:
             pytest.skip(f"{spec} does not declare capability {capability!r}")
     return adapter

@@ -47,24 +47,13 @@ def chi2_test(x: np.ndarray, ref: DiscreteReference, alpha: float) -> Verdict:
     idx = np.clip(idx, 0, ref.values.size - 1)
     on_grid = ref.values[idx] == x
     counts = np.bincount(idx[on_grid], minlength=ref.values.size).astype(np.float64)
-    expected = ref.probs * x.size
-    obs_cells, exp_cells = [], []
-    acc_o = acc_e = 0.0
-    for o, e in zip(counts, expected, strict=True):
-        acc_o += o
-        acc_e += e
-        if acc_e >= MIN_EXPECTED:
-            obs_cells.append(acc_o)
-            exp_cells.append(acc_e)
-            acc_o = acc_e = 0.0
-    if obs_cells:
-        obs_cells[-1] += acc_o
-        exp_cells[-1] += acc_e
+    starts = ref.cells(x.size, MIN_EXPECTED)
+    obs = np.add.reduceat(counts, starts)
+    exp = np.add.reduceat(ref.probs * x.size, starts)
     off_grid = int((~on_grid).sum())
     if off_grid:  # values the reference gives probability 0: their own cell, expected ~0
-        obs_cells.append(float(off_grid))
-        exp_cells.append(1e-12 * x.size)
-    obs, exp = np.asarray(obs_cells), np.asarray(exp_cells)
+        obs = np.append(obs, float(off_grid))
+        exp = np.append(exp, 1e-12 * x.size)
     if obs.size < 2:
         return Verdict("chi2", True, "chi-square skipped: fewer than 2 cells with enough expected count",
                        n=x.size, alpha=alpha)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy import stats
@@ -84,6 +85,7 @@ class ContinuousReference(Reference):
     name: str
     dist: object = field(repr=False)  # frozen scipy.stats distribution
     support: Support = Support()
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def mean(self) -> float:
@@ -108,7 +110,12 @@ class ContinuousReference(Reference):
         return float(self.dist.isf(target)), target
 
     def rounded(self, dtype: str) -> DiscreteReference:
-        """The exact distribution of this reference rounded to nearest in a 16-bit ``dtype``."""
+        """The exact distribution of this reference rounded to nearest in a 16-bit ``dtype`` (cached)."""
+        if dtype not in self._cache:
+            self._cache[dtype] = self._rounded(dtype)
+        return self._cache[dtype]
+
+    def _rounded(self, dtype: str) -> DiscreteReference:
         grid = finite_grid(dtype)
         grid = grid[self.support.contains(grid)]
         if grid.size == 0:
@@ -131,6 +138,13 @@ class ContinuousReference(Reference):
         left_edge = edges_cdf[-1]
         right_edge = edges_sf[0]
         probs[n_left] = max(0.0, 1.0 - left_edge - right_edge)
+        # Narrow cells (tiny values near zero, the fine end of the grid): a cdf difference loses
+        # everything to cancellation, so use density x width, accurate to O(width^2) there.
+        widths = np.diff(np.concatenate(([-np.inf], mids, [np.inf])))
+        with np.errstate(invalid="ignore"):
+            approx = self.dist.pdf(grid) * widths
+        narrow = np.isfinite(widths) & (approx < 1e-7)
+        probs[narrow] = approx[narrow]
         probs = np.clip(probs, 0.0, None)
         keep = probs > 0
         return DiscreteReference(f"{self.name} rounded to {dtype}", grid[keep], probs[keep] / probs.sum(), self.support)
@@ -145,23 +159,46 @@ class DiscreteReference(Reference):
     probs: np.ndarray = field(repr=False)
     support: Support = Support()
     discrete: bool = True
+    _cells: dict = field(default_factory=dict, repr=False, compare=False)
 
-    @property
+    @cached_property
     def mean(self) -> float:
         return float(np.sum(self.values * self.probs))
 
-    @property
+    @cached_property
     def var(self) -> float:
         return float(np.sum((self.values - self.mean) ** 2 * self.probs))
 
-    @property
+    @cached_property
     def mu4(self) -> float:
         return float(np.sum((self.values - self.mean) ** 4 * self.probs))
 
+    @cached_property
+    def cumulative(self) -> np.ndarray:
+        return np.cumsum(self.probs)
+
     def cdf(self, x):
-        cum = np.cumsum(self.probs)
         idx = np.searchsorted(self.values, x, side="right")
-        return np.where(idx > 0, cum[np.maximum(idx - 1, 0)], 0.0)
+        return np.where(idx > 0, self.cumulative[np.maximum(idx - 1, 0)], 0.0)
+
+    def cells(self, n: int, min_expected: float) -> np.ndarray:
+        """Start indices of chi-square cells: consecutive values merged until each cell expects at
+        least ``min_expected`` of ``n`` samples (the remainder joins the last cell). Cached per n."""
+        key = (n, min_expected)
+        if key not in self._cells:
+            self._cells[key] = self._merge(n, min_expected)
+        return self._cells[key]
+
+    def _merge(self, n: int, min_expected: float) -> np.ndarray:
+        starts, acc = [0], 0.0
+        for i, e in enumerate(self.probs * n):
+            acc += e
+            if acc >= min_expected and i + 1 < self.probs.size:
+                starts.append(i + 1)
+                acc = 0.0
+        if len(starts) > 1 and acc < min_expected:
+            starts.pop()
+        return np.asarray(starts)
 
     def lower_tail(self, target: float) -> tuple[float, float]:
         cum = np.cumsum(self.probs)

@@ -113,10 +113,11 @@ def test_orthogonal_is_haar(backend, dtype, conformance, shape):
 @pytest.mark.parametrize(("shape", "sparsity", "std"), [((1000, 200), 0.1, 0.01), ((300, 1000), 0.5, 0.5)],
                          ids=["1000x200-s0.1", "300x1000-s0.5"])
 def test_sparse(backend, dtype, conformance, shape, sparsity, std):
-    """sparse_: exactly ceil(sparsity*rows) zeros per column; the non-zeros are N(0, std^2)."""
+    """sparse_: ceil(sparsity*rows) zeros per column (plus only what rounding N(0, std^2) to 0 explains);
+    the non-zeros are N(0, std^2), excluding the value 0 itself."""
     zeros = sparse_zeros_per_column(shape[0], sparsity)
     first = backend.init("sparse", shape, dtype, sparsity=sparsity, std=std)
-    conformance.expect(expect.sparse_structure(first, zeros), "structure")
+    conformance.expect(expect.sparse_structure(first, zeros, std, dtype, conformance.alpha), "structure")
     nonzeros = conformance.draw(lambda: _nonzero(backend.init("sparse", shape, dtype, sparsity=sparsity, std=std)))
     conformance.expect(expect.distribution(nonzeros, expected_init("sparse", shape, std=std), dtype,
                                            conformance.alpha), "non-zero entries")

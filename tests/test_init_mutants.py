@@ -1,0 +1,69 @@
+"""Power self-test: each faulty initializer is caught by the named check; the reference passes.
+
+One conformance run (fresh interpreter) covers every mutant; the assertions name the check id,
+the dtype and the verdict that must fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import failed_tests, records, run_cli
+
+NORMAL = "init_schemes/test_random_scheme[normal-0_1]"
+UNIFORM = "init_schemes/test_random_scheme[uniform-m3_5]"
+KU_RELU = "init_schemes/test_random_scheme[kaiming_uniform-fan_in-relu]"
+KN_RELU = "init_schemes/test_random_scheme[kaiming_normal-fan_in-relu]"
+
+# (mutant backend, check id, dtype, verdict that must fail)
+MUTANTS = [
+    ("faulty-std:cpu", NORMAL, "float32", "variance"),
+    ("faulty-shift:cpu", NORMAL, "float32", "mean"),
+    ("faulty-bound:cpu", UNIFORM, "float32", "support"),
+    ("faulty-bound:cpu", UNIFORM, "float32", "variance"),
+    ("faulty-fanswap:cpu", KU_RELU, "float32", "variance"),
+    ("faulty-nogain:cpu", KN_RELU, "float32", "variance"),
+    ("faulty-clipped:cpu", NORMAL, "float32", "tail_lower"),
+    ("faulty-clipped:cpu", NORMAL, "float32", "tail_upper"),
+    ("faulty-constant:cpu", NORMAL, "float32", "not_constant"),
+    ("faulty-bf16round:cpu", NORMAL, "bfloat16", "chi2"),
+]
+SELECTION = "(normal-0_1 or uniform-m3_5 or kaiming_uniform-fan_in-relu or kaiming_normal-fan_in-relu) " \
+            "and (float32 or bfloat16)"
+
+
+@pytest.fixture(scope="module")
+def mutant_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mutants")
+    backends = sorted({m[0] for m in MUTANTS}) + ["numpy:cpu"]
+    args = ["run", "--adapters", "tests.faulty.init_adapters", "-k", SELECTION, "-q"]
+    for b in backends:
+        args += ["--backend", b]
+    proc, results = run_cli(*args, report_dir=out)
+    assert results is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc, results
+
+
+@pytest.mark.parametrize(("backend", "check", "dtype", "test"), MUTANTS,
+                         ids=[f"{m[0].split(':')[0]}-{m[3]}" for m in MUTANTS])
+def test_mutant_is_caught_by_named_check(mutant_run, backend, check, dtype, test):
+    _, results = mutant_run
+    (rec,) = records(results, check, backend, dtype)
+    assert rec["outcome"] == "failed", rec
+    assert test in failed_tests(rec), (test, rec["message"])
+    assert rec["repro"].startswith("conformance run --backend " + backend)
+
+
+def test_reference_passes_the_same_selection(mutant_run):
+    proc, results = mutant_run
+    ref = records(results, backend="numpy:cpu")
+    assert len(ref) == 8
+    assert {r["outcome"] for r in ref} == {"passed"}, [r["message"] for r in ref if r["outcome"] != "passed"]
+    assert proc.returncode == 1  # the mutants fail the run
+
+
+def test_bf16_mutant_is_clean_in_float32(mutant_run):
+    """Control: the biased-rounding mutant only differs in bfloat16, and passes in float32."""
+    _, results = mutant_run
+    (rec,) = records(results, NORMAL, "faulty-bf16round:cpu", "float32")
+    assert rec["outcome"] == "passed"
