@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in DEVICE_MARKERS:
         config.addinivalue_line("markers", f"{name}: checks run on a {name} device")
     _COLLECTED.clear()
-    state: dict = {"records": [], "started": time.time(), "requested": [], "unavailable": {}, "specs": []}
+    state: dict = {"checks": 0, "records": [], "started": time.time(), "requested": [], "unavailable": {}, "specs": []}
     config.stash[_STATE] = state
     for module in config.getoption("adapters") or []:
         try:
@@ -203,8 +203,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     known = _state(config)["known"]
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is None or "backend" not in callspec.params:
+        if callspec is None or "backend" not in callspec.params or not _is_check(item):
             continue
+        _state(config)["checks"] += 1
         check = check_id_of(item)
         spec, dtype_name = callspec.params["backend"], callspec.params.get("dtype")
         strict = item.get_closest_marker("strict_tier") is not None
@@ -277,8 +278,8 @@ def _short_repr(report: pytest.TestReport) -> str:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
-    if not _COLLECTED and not state["requested"]:
-        return
+    if not state["checks"] and not _COLLECTED and not state["requested"]:
+        return  # not a conformance run: stay silent
     from .results import build_results
 
     results = build_results(_COLLECTED, state, config)
