@@ -3,6 +3,9 @@
 ``conformance run``       run the conformance suite (pytest underneath) and write reports
 ``conformance backends``  list every adapter with its availability and the reason
 
+Further subcommands live in their own modules (listed in :data:`COMMAND_MODULES`); each exposes
+``register(subparsers)`` which adds its parser and sets ``func(args) -> int`` as a default.
+
 Exit codes of ``run`` are pytest's: 0 every check passed (known failures allowed),
 1 at least one check failed, 2 interrupted, 3 internal error, 4 usage error (unknown
 backend, bad option), 5 nothing was collected.
@@ -62,6 +65,10 @@ def _backends(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Modules that add subcommands through ``register(subparsers)``.
+COMMAND_MODULES: list[str] = []
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="conformance", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("backends", help="list adapters, availability and versions")
     bk.add_argument("--json", action="store_true", help="machine-readable output")
     bk.add_argument("--adapters", action="append", default=[], metavar="MODULE[:ATTR]")
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -96,10 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run(args, extra)
+    func = _backends if args.command == "backends" else args.func
     try:
-        return _backends(args)
+        return int(func(args))
     except Exception as exc:  # noqa: BLE001 - turn user errors into one line
-        print(f"conformance: error: {exc}", file=sys.stderr)
+        print(f"conformance {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 
