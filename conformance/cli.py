@@ -66,7 +66,7 @@ def _backends(args: argparse.Namespace) -> int:
 
 
 #: Modules that add subcommands through ``register(subparsers)``.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["conformance.report_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

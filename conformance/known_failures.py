@@ -70,13 +70,15 @@ class KnownFailures:
     def match(self, check: str, backend: str, dtype: str | None) -> Entry | None:
         return next((e for e in self.entries if e.matches(check, backend, dtype)), None)
 
-    def stale(self, records: list[dict]) -> list[str]:
-        """Entries that matched no record, or whose matched records all passed (xpassed)."""
+    def stale(self, records: list[dict], backends: list[str] | None = None, filtered: bool = False) -> list[str]:
+        """Entries whose matched checks all passed (xpassed), and, in an unfiltered run that included
+        the entry's backend, entries that matched no check at all."""
         out = []
         for entry in self.entries:
             hits = [r for r in records if entry.matches(r["check"], r["backend"], r.get("dtype"))]
             ran = [r for r in hits if r["outcome"] not in ("skipped",)]
-            if not hits:
+            in_run = backends is None or any(_matches(entry.backend, b) for b in backends)
+            if not hits and in_run and not filtered:
                 out.append(f"{entry}: matches no check in this run")
             elif ran and all(r["outcome"] == "xpassed" for r in ran):
                 out.append(f"{entry}: every matching check now passes; remove the entry")

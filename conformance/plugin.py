@@ -88,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
             elif not info.spec.endswith(":*"):
                 state["unavailable"].setdefault(info.spec, info.reason)
     state["requested"] = requested
+    state["filtered"] = bool(config.getoption("keyword") or config.getoption("markexpr"))
     state["specs"] = specs
     state["seed"] = config.getoption("conformance_seed")
     if state["seed"] is None:
@@ -259,7 +260,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     verdicts = [v for k, vs in report.user_properties if k == USER_PROPERTY for v in vs]
     _COLLECTED.append({**meta, "nodeid": report.nodeid, "outcome": outcome, "when": report.when,
-                       "duration": report.duration, "verdicts": verdicts, "longrepr": _short_repr(report)})
+                       "duration": report.duration, "verdicts": verdicts, "longrepr": _short_repr(report),
+                       "known_failure": getattr(report, "wasxfail", "") or ""})
 
 
 _COLLECTED: list[dict] = []
@@ -270,8 +272,6 @@ def _short_repr(report: pytest.TestReport) -> str:
         return ""
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
-    if hasattr(report, "wasxfail") and report.skipped:
-        return f"known failure: {report.wasxfail}"
     text = getattr(report, "longreprtext", "") or str(report.longrepr or "")
     return text[-4000:]
 

@@ -1,32 +1,104 @@
-"""The HTML report: one self-contained file (inline styles, no network) rendered with jinja2
-from ``results.json`` data only. A matrix of checks against backend:dtype, then every failure
-with its messages and a copy-paste repro command, then the environment and the design."""
+"""The HTML report: one self-contained file (inline styles, script and plots; no network) rendered
+with jinja2 from ``results.json`` data only.
+
+Sections: summary and design; backends; the matrix of checks (grouped by area) against
+backend:dtype with counts and a filter; every failure and known failure with its plots
+(ECDF vs expected CDF, QQ, histogram), moments, p-values, effect sizes, seed and repro;
+optional sections fed by other areas' verdicts (activation error maps, seed contracts,
+cross-framework initializer table); the environment.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import jinja2
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("conformance", "templates"),
-                          autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
+                          autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
 
 SYMBOL = {"passed": "✓", "failed": "✗", "skipped": "–", "xfailed": "K", "xpassed": "K✓", "error": "E"}
+PROBLEMS = ("failed", "error", "xfailed", "xpassed")
+#: At most this many failure sections get plots (the rest list their numbers only).
+MAX_PLOTS = 200
 
 
-def matrix(records: list[dict]) -> tuple[list[str], list[tuple[str, str, dict]]]:
-    """Columns (backend:dtype) and rows (area, check id, {column: record})."""
-    columns = sorted({f"{r['backend']}:{r['dtype']}" if r["dtype"] else r["backend"] for r in records})
+def column_of(record: dict) -> str:
+    return f"{record['backend']}:{record['dtype']}" if record["dtype"] else record["backend"]
+
+
+def matrix(records: list[dict]) -> tuple[list[str], list[tuple[str, list[tuple[str, dict]]]], dict]:
+    """Columns, rows grouped by area ``[(area, [(check id, {column: record})])]`` and per-column counts."""
+    columns = sorted({column_of(r) for r in records})
     rows: dict[str, dict] = defaultdict(dict)
+    counts: dict[str, Counter] = defaultdict(Counter)
     for r in records:
-        col = f"{r['backend']}:{r['dtype']}" if r["dtype"] else r["backend"]
-        rows[r["id"]][col] = r
-    out = [(cid.split("/", 1)[0], cid, cells) for cid, cells in sorted(rows.items())]
-    return columns, out
+        rows[r["id"]][column_of(r)] = r
+        counts[column_of(r)][r["outcome"]] += 1
+    areas: dict[str, list] = defaultdict(list)
+    for cid, cells in sorted(rows.items()):
+        areas[cid.split("/", 1)[0]].append((cid, cells))
+    return columns, sorted(areas.items()), counts
 
 
-def render_html(results: dict) -> str:
-    columns, rows = matrix(results["records"])
-    problems = [r for r in results["records"] if r["outcome"] in ("failed", "error", "xfailed", "xpassed")]
-    return _ENV.get_template("report.html.j2").render(results=results, columns=columns, rows=rows,
-                                                      problems=problems, symbol=SYMBOL)
+def _figure(record: dict) -> str | None:
+    for v in record["verdicts"]:
+        plot = v.get("observed", {}).get("plot")
+        if plot:
+            from .plots import distribution_figure
+
+            return distribution_figure(plot, f"{record['id']} on {record['backend']} {record['dtype'] or ''}")
+    return None
+
+
+def _error_maps(record: dict) -> list[str]:
+    out = []
+    for v in record["verdicts"]:
+        emap = v.get("observed", {}).get("error_map")
+        if emap:
+            from .plots import error_map_figure
+
+            out.append(error_map_figure(emap["x"], emap["err"], emap.get("nan_x", []),
+                                        f"{record['id']} on {record['backend']} {record['dtype'] or ''}: {v['test']}"))
+    return out
+
+
+def _moments(record: dict) -> list[dict]:
+    rows = []
+    for v in record["verdicts"]:
+        for key in ("mean", "std"):
+            if key in v.get("observed", {}) and key in v.get("expected", {}):
+                rows.append({"what": key, "observed": v["observed"][key], "expected": v["expected"][key],
+                             "test": v["test"], "pvalue": v.get("pvalue")})
+    return rows
+
+
+def _contracts(results: dict) -> list[dict]:
+    """Per backend: the seed contracts it declared and what the checks observed."""
+    rows = []
+    for r in results["records"]:
+        for v in r["verdicts"]:
+            contract = v.get("expected", {}).get("contract") or v.get("observed", {}).get("contract")
+            if contract:
+                rows.append({"backend": r["backend"], "check": r["id"], "contract": contract,
+                             "observed": v.get("observed", {}).get("behaviour", v["message"]), "outcome": r["outcome"]})
+    return rows
+
+
+def render_html(results: dict, named_table: list[dict] | None = None) -> str:
+    records = results["records"]
+    columns, areas, counts = matrix(records)
+    problems = []
+    for i, r in enumerate(rp for rp in records if rp["outcome"] in PROBLEMS):
+        problems.append({"record": r, "figure": _figure(r) if i < MAX_PLOTS else None,
+                         "error_maps": _error_maps(r) if i < MAX_PLOTS else [], "moments": _moments(r)})
+    if named_table is None:
+        try:
+            from .named_table import table_rows
+
+            named_table = table_rows(records)
+        except ImportError:
+            named_table = []
+    return _ENV.get_template("report.html.j2").render(
+        results=results, columns=columns, areas=areas, counts=counts, problems=problems, symbol=SYMBOL,
+        contracts=_contracts(results), named_table=named_table or [])

@@ -51,7 +51,24 @@ def make_record(raw: dict) -> dict:
         "seed": raw["seed"], "repro": raw["repro"], "message": message, "nodeid": raw["nodeid"],
         "duration": round(raw["duration"], 4), "verdicts": verdicts,
         "detail": raw["longrepr"] if raw["outcome"] in ("failed", "error", "xfailed") else "",
+        "known_failure": raw.get("known_failure", ""),
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict:
+    return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
+            "cpu": cpu_model(), "cpu_count": os.cpu_count()}
 
 
 def build_results(collected: list[dict], state: dict, config=None) -> dict:
@@ -81,12 +98,12 @@ def build_results(collected: list[dict], state: dict, config=None) -> dict:
         "seed": state["seed"],
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration": round(time.time() - state["started"], 2),
-        "environment": {"python": platform.python_version(), "platform": platform.platform(),
-                        "machine": platform.machine(), "processor": platform.processor()},
+        "environment": environment(),
         "design": design.summary(),
         "backends": backends,
         "summary": {**counts, "total": len(records), "statistical_tests": n_stat, "fwer_bound": n_stat * design.ALPHA},
-        "stale_known_failures": state["known"].stale(collected) if "known" in state else [],
+        "stale_known_failures": state["known"].stale(collected, state["specs"], state.get("filtered", False))
+        if "known" in state else [],
         "records": records,
     }
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import procedures as P
 from .reference import ContinuousReference, DiscreteReference, for_dtype
+from .summary import plot_summary
 from .verdict import Verdict
 
 
@@ -36,6 +37,7 @@ def compare_distribution(samples, reference: ContinuousReference, dtype: str, al
         verdicts.append(P.chi2_test(finite, ref, alpha))
     else:
         verdicts.append(P.ks_test(finite, ref, alpha))
+    verdicts[-1].observed["plot"] = plot_summary(finite, ref)
     verdicts.append(P.mean_test(finite, ref, alpha))
     verdicts.append(P.variance_test(finite, ref, alpha))
     for side in ("lower", "upper"):

@@ -1,0 +1,41 @@
+"""``conformance report``: render ``index.html`` again from a ``results.json`` (no re-run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .results import SCHEMA, atomic_write
+
+
+def load_results(path: Path) -> dict:
+    """Read a results file; a clear error names the file when it is missing, corrupt or of another schema."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such results file (run `conformance run` first)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); re-run `conformance run` to regenerate it") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        got = data.get("schema") if isinstance(data, dict) else None
+        raise ValueError(f"{path}: results schema {got!r}, this version of the suite reads schema {SCHEMA}")
+    return data
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .report import render_html
+
+    results = load_results(Path(args.results))
+    out = Path(args.output) if args.output else Path(args.results).parent
+    atomic_write(out / "index.html", render_html(results))
+    print(f"wrote {out / 'index.html'} ({len(results['records'])} records)")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="render index.html from a results.json",
+                       description="Render the HTML report again from a results file, without re-running checks.")
+    p.add_argument("results", nargs="?", default="reports/results.json", help="results file (default %(default)s)")
+    p.add_argument("-o", "--output", default=None, help="directory for index.html (default: beside the results file)")
+    p.set_defaults(func=_render)

@@ -1,0 +1,42 @@
+"""A compact picture of samples against a reference, for the report's plots (ECDF vs CDF, QQ,
+histogram vs expected counts). A few hundred numbers per check, so results.json stays small
+and the report never needs the samples themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .reference import DiscreteReference, Reference
+
+PROBS = np.linspace(0.01, 0.99, 49)
+BINS = 30
+CDF_POINTS = 41
+
+
+def _round(a) -> list[float]:
+    return [float(f"{v:.6g}") for v in np.asarray(a, dtype=np.float64)]
+
+
+def _ref_quantiles(ref: Reference, probs: np.ndarray) -> np.ndarray:
+    if isinstance(ref, DiscreteReference):
+        idx = np.clip(np.searchsorted(ref.cumulative, probs), 0, ref.values.size - 1)
+        return ref.values[idx]
+    return ref.dist.ppf(probs)
+
+
+def plot_summary(x: np.ndarray, ref: Reference) -> dict:
+    """Quantiles (sample vs reference), a histogram with expected counts and the reference CDF."""
+    lo, hi = np.quantile(x, [0.001, 0.999])
+    rlo, rhi = _ref_quantiles(ref, np.array([0.001, 0.999]))
+    lo, hi = float(min(lo, rlo)), float(max(hi, rhi))
+    if not hi > lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, BINS + 1)
+    observed, _ = np.histogram(x, edges)
+    expected = np.diff(np.asarray(ref.cdf(edges), dtype=np.float64)) * x.size
+    grid = np.linspace(lo, hi, CDF_POINTS)
+    return {
+        "probs": _round(PROBS), "sample_q": _round(np.quantile(x, PROBS)), "ref_q": _round(_ref_quantiles(ref, PROBS)),
+        "edges": _round(edges), "observed": [int(c) for c in observed], "expected": _round(expected),
+        "cdf_x": _round(grid), "cdf_y": _round(ref.cdf(grid)), "reference": ref.name,
+    }

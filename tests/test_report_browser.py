@@ -1,0 +1,66 @@
+"""The HTML report opened in headless Chromium: no console message, the matrix, the filter and the
+plots are there; a screenshot is saved as reports/report-screenshot.png.
+
+Skipped when Chromium is absent, unless CONFORMANCE_REQUIRE_BROWSER=1 (set by CI, which installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from conformance.browser import find_chromium, open_page
+
+from .helpers import ROOT, run_cli
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    if find_chromium() is None:
+        if os.environ.get("CONFORMANCE_REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required here (CONFORMANCE_REQUIRE_BROWSER=1) but was not found")
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    out = tmp_path_factory.mktemp("report")
+    proc, results = run_cli("run", "--adapters", "tests.faulty.init_adapters", "--backend", "numpy:cpu",
+                            "--backend", "faulty-std:cpu", "-k", "normal-0_1 or calculate_gain or eye", "-q",
+                            report_dir=out)
+    assert results is not None, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return out, results
+
+
+def test_report_renders_without_console_errors(report):
+    out, results = report
+    shot = ROOT / "reports" / "report-screenshot.png"
+    page = open_page(out / "index.html", screenshot=shot)
+    assert page.console == [], page.console
+    assert '<table id="matrix">' in page.dom
+    assert len(re.findall(r'<tr class="check"', page.dom)) >= 3
+    assert 'class="plot"' in page.dom and "data:image/png;base64," in page.dom  # failure plots inlined
+    assert re.search(r'id="shown">\d+ checks shown<', page.dom), "the filter script did not run"
+    assert "faulty-std:cpu:float32" in page.dom and "numpy:cpu:float32" in page.dom
+    assert "conformance run --backend faulty-std:cpu" in page.dom  # repro command
+    assert page.screenshot is not None and page.screenshot.stat().st_size > 10_000
+
+
+def test_report_is_self_contained(report):
+    out, _ = report
+    html = (out / "index.html").read_text()
+    assert not re.search(r'(src|href)="https?://', html), "the report must not load anything from the network"
+
+
+def test_report_command_rerenders(report, tmp_path):
+    out, _ = report
+    proc, _ = run_cli("report", str(out / "results.json"), "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "index.html").read_text().startswith("<!doctype html>")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    proc, _ = run_cli("report", str(bad))
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr
+
+
+def test_screenshot_path_is_under_reports():
+    assert Path(ROOT / "reports").is_dir()
