@@ -34,8 +34,26 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="render index.html from a results.json",
-                       description="Render the HTML report again from a results file, without re-running checks.")
-    p.add_argument("results", nargs="?", default="reports/results.json", help="results file (default %(default)s)")
-    p.add_argument("-o", "--output", default=None, help="directory for index.html (default: beside the results file)")
-    p.set_defaults(func=_render)
+    p = sub.add_parser("report", help="render index.html from results.json, or merge results from several machines",
+                       description="Render the HTML report again from a results file without re-running checks "
+                                   "(`conformance report [RESULTS] [-o DIR]`), or merge results files produced on "
+                                   "different machines into one matrix "
+                                   "(`conformance report merge A.json B.json -o DIR`).")
+    p.add_argument("results", nargs="*", default=["reports/results.json"],
+                   help="results file (default %(default)s); after 'merge': two or more results files")
+    p.add_argument("-o", "--output", default=None, help="output directory (default: beside the results file)")
+    p.set_defaults(func=_dispatch)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.results and args.results[0] == "merge":
+        from .merge import _merge_cmd
+
+        args.results = args.results[1:]
+        if not args.output:
+            raise ValueError("report merge needs -o DIR")
+        return _merge_cmd(args)
+    if len(args.results) != 1:
+        raise ValueError("give one results file to render (or 'merge' followed by several)")
+    args.results = args.results[0]
+    return _render(args)

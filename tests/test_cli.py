@@ -54,7 +54,7 @@ def test_backends_command_lists_availability():
 
 def test_results_json_schema_and_determinism(tmp_path):
     """Two runs with the same seed give the same verdicts and p-values; every record has the schema's fields."""
-    args = ("run", "--backend", "numpy:cpu", "-k", "normal-0_1 or eye or calculate_gain-relu", "--seed", "7")
+    args = ("run", "--backend", "numpy:cpu", "-k", "normal-0_1 or eye or (calculate_gain and relu)", "--seed", "7")
     _, first = run_cli(*args, report_dir=tmp_path / "a")
     _, second = run_cli(*args, "-n", "2", report_dir=tmp_path / "b")
     assert first["schema"] == 1 and first["seed"] == 7

@@ -1,0 +1,84 @@
+"""Merge results files from different machines into one results set (one matrix report).
+
+Contract: every input is validated (schema); each input becomes a ``machines`` entry keeping its
+environment, backends, seed and creation time; every record gains ``machine`` (the input's label).
+Two records for the same (check id, backend, dtype) are a *duplicate* when outcome and p-value
+agree and a *conflict* otherwise; both are kept in ``merge.duplicates`` / ``merge.conflicts`` and
+the matrix shows the last one, marked. Nothing is written unless every input loads.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .report_cli import load_results
+from .results import OUTCOMES, SCHEMA, atomic_write
+from .stats import design
+
+
+def _key(record: dict) -> tuple:
+    return record["id"], record["backend"], record["dtype"]
+
+
+def merge_results(paths: list[Path]) -> dict:
+    if len(paths) < 2:
+        raise ValueError("report merge needs at least two results files")
+    loaded = [(p, load_results(p)) for p in paths]
+    machines, merged, duplicates, conflicts = [], {}, [], []
+    for i, (path, res) in enumerate(loaded):
+        label = f"{i + 1}:{path.parent.name or path.name}"
+        machines.append({"label": label, "source": str(path), "environment": res.get("environment", {}),
+                         "backends": res.get("backends", {}), "seed": res.get("seed"), "created": res.get("created")})
+        for rec in res["records"]:
+            rec = {**rec, "machine": label}
+            key = _key(rec)
+            if key in merged:
+                prev = merged[key]
+                same = prev["outcome"] == rec["outcome"] and prev.get("pvalue") == rec.get("pvalue")
+                entry = {"id": rec["id"], "backend": rec["backend"], "dtype": rec["dtype"],
+                         "machines": [prev["machine"], label], "outcomes": [prev["outcome"], rec["outcome"]]}
+                (duplicates if same else conflicts).append(entry)
+                rec["merge_flag"] = "duplicate" if same else "conflict"
+            merged[key] = rec
+    records = sorted(merged.values(), key=lambda r: (r["id"], r["backend"], r["dtype"] or ""))
+    counts = {k: sum(r["outcome"] == k for r in records) for k in OUTCOMES}
+    n_stat = sum(1 for r in records for v in r["verdicts"] if v.get("alpha") is not None)
+    backends: dict = {}
+    for m in machines:
+        for spec, info in m["backends"].items():
+            if spec not in backends or info.get("available"):
+                backends[spec] = {**info, "machine": m["label"]}
+    seeds = sorted({m["seed"] for m in machines if m["seed"] is not None})
+    first = loaded[0][1]
+    return {
+        "schema": SCHEMA, "suite_version": first.get("suite_version"), "seed": seeds[0] if len(seeds) == 1 else seeds,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "duration": 0,
+        "environment": {f"machine {m['label']}": ", ".join(f"{k} {v}" for k, v in m["environment"].items())
+                        for m in machines},
+        "design": first.get("design", design.summary()), "backends": backends,
+        "summary": {**counts, "total": len(records), "statistical_tests": n_stat,
+                    "fwer_bound": n_stat * design.ALPHA},
+        "stale_known_failures": [s for _, res in loaded for s in res.get("stale_known_failures", [])],
+        "machines": machines, "merge": {"duplicates": duplicates, "conflicts": conflicts,
+                                        "seeds_differ": len(seeds) > 1},
+        "records": records,
+    }
+
+
+def _merge_cmd(args) -> int:
+    from .report import render_html
+
+    results = merge_results([Path(p) for p in args.results])
+    out = Path(args.output)
+    import json
+
+    atomic_write(out / "results.json", json.dumps(results, indent=1, allow_nan=False))
+    atomic_write(out / "index.html", render_html(results))
+    m = results["merge"]
+    print(f"merged {len(args.results)} files: {results['summary']['total']} records, "
+          f"{len(m['duplicates'])} duplicates, {len(m['conflicts'])} conflicts -> {out / 'index.html'}")
+    for c in m["conflicts"]:
+        print(f"CONFLICT {c['id']} [{c['backend']} {c['dtype'] or ''}]: " +
+              ", ".join(f"{mm} {o}" for mm, o in zip(c["machines"], c["outcomes"], strict=True)))
+    return 0
