@@ -1,0 +1,47 @@
+"""Hypothesis profiles of the conformance suite, registered in one place.
+
+==========  =====================================================================================================
+profile     use
+==========  =====================================================================================================
+``dev``     default on a workstation: 60 examples per check, seeded from the check's conformance seed (so a
+            run repeats exactly for the same ``--conformance-seed``), no example database.
+``ci``      selected automatically when the environment has ``CI=true``: derandomized (fixed examples for a
+            given hypothesis version), 100 examples, no deadline, no database.
+``thorough`` 2,000 examples per check, for nightly or pre-release runs.
+==========  =====================================================================================================
+
+Choose one explicitly with ``HYPOTHESIS_PROFILE=thorough conformance run ...``. Deadlines are off everywhere:
+an adapter call may compile a kernel on first use. :func:`load` is called by the suite modules that use
+hypothesis; :func:`active` returns the profile name in effect.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+PROFILES = ("dev", "ci", "thorough")
+_COMMON = {"deadline": None, "database": None, "print_blob": True,
+           "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]}
+
+settings.register_profile("dev", max_examples=60, **_COMMON)
+settings.register_profile("ci", max_examples=100, derandomize=True, **_COMMON)
+settings.register_profile("thorough", max_examples=2000, **_COMMON)
+
+
+def active() -> str:
+    """``$HYPOTHESIS_PROFILE`` if set, else ``ci`` when ``CI=true``, else ``dev``."""
+    name = os.environ.get("HYPOTHESIS_PROFILE")
+    if name:
+        if name not in PROFILES:
+            raise ValueError(f"HYPOTHESIS_PROFILE={name!r}: expected one of {', '.join(PROFILES)}")
+        return name
+    return "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
+
+
+def load() -> str:
+    """Load the active profile (see :func:`active`) and return its name."""
+    name = active()
+    settings.load_profile(name)
+    return name
