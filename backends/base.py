@@ -31,8 +31,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .checkpointing import ModelState
 
 #: Every floating dtype name the suite knows.
 FLOAT_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
@@ -85,6 +89,67 @@ class Contract:
     name: str
     statement: str
     source: str = ""
+    #: Machine-readable form checks act on, e.g. ``"fresh"`` or ``"deterministic"`` for ``unseeded``.
+    value: str = ""
+
+
+#: Contract names about seeding (see :class:`Backend` docs). ``unseeded``: value ``"fresh"`` (processes that never
+#: seed draw different streams) or ``"deterministic"`` (a fixed default seed; the statement names it).
+#: ``generator_seeding``: value ``"matches_global"`` when an explicit generator seeded with ``s`` draws the same
+#: stream as the global generator after ``seed(s)``.
+SEED_CONTRACTS: tuple[str, ...] = ("unseeded", "generator_seeding")
+
+
+def params_digest(params: Mapping[str, np.ndarray]) -> str:
+    """sha256 hex of named arrays: for each name in sorted order, its UTF-8 bytes, a NUL, the C-order bytes.
+
+    Adapters and checks both use it, so hashes gathered inside a framework can be recomputed from the arrays.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(params):
+        h.update(name.encode() + b"\0")
+        h.update(np.ascontiguousarray(params[name]).tobytes())
+    return h.hexdigest()
+
+
+class SubprocessFailed(ConformanceError):
+    """A child process the adapter started crashed, hung past its timeout or answered garbage.
+
+    The message names what ran, the exit status or timeout, and the tail of its stderr.
+    """
+
+
+@dataclass
+class ModelSnapshot:
+    """A model built by :meth:`Backend.build_model`, as plain data (no framework objects).
+
+    * ``params``: every parameter by its full name, aliases included (a tied parameter appears under each
+      name); ``buffers`` likewise, with ``persistent[name]`` telling whether it is saved in the state dict.
+    * ``tied``: groups (size >= 2) of parameter names that share storage.
+    * ``module_types[name]``: class name of the module owning each parameter/buffer (``"Linear"``).
+    * ``weight_shapes[name]``: canonical ``(out, in, *kernel)`` shape of the owning module's weight (a bias
+      gets its module's weight shape), from which the audit derives fan_in and fan_out.
+    * ``config``: the model's numeric config values (booleans as 0/1) merged over the factory's kwargs.
+    * ``poison``: the value every floating element was set to after meta-device materialization and before
+      the init function ran (``None`` on the eager path); an element still equal to it was never written.
+    * ``framework_defaults``: name of the built-in init spec describing the framework's own module defaults.
+    """
+
+    params: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    persistent: dict[str, bool] = field(default_factory=dict)
+    tied: list[frozenset[str]] = field(default_factory=list)
+    module_types: dict[str, str] = field(default_factory=dict)
+    weight_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    config: dict[str, float] = field(default_factory=dict)
+    dtype: str = "float32"
+    device_init: str = "eager"
+    init_method: str = ""
+    poison: float | None = None
+    framework_defaults: str = ""
+    info: dict[str, str] = field(default_factory=dict)
 
 
 class Backend(abc.ABC):
@@ -128,8 +193,67 @@ class Backend(abc.ABC):
         raise UnsupportedOperation(f"{self.spec} cannot be seeded")
 
     def sample(self, dist: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """Draw from the framework's native sampler: ``uniform(a, b)``, ``normal(mean, std)``."""
+        """Draw from the framework's native sampler: ``uniform(a, b)``, ``normal(mean, std)``.
+
+        With capability ``generators``, ``generator=`` (from :meth:`generator`) draws from that object instead
+        of the global stream.
+        """
         raise UnsupportedOperation(f"{self.spec} has no sampler {dist!r}")
+
+    # -- RNG state, generators, dropout, devices, ranks (capabilities "rng_state", "generators", "dropout",
+    #    "distributed") -------------------------------------------------------------------------------------
+    def rng_state(self, generator=None) -> bytes:
+        """An opaque snapshot of the random state: the global one (``generator=None``) or an explicit generator's.
+
+        Restoring it with :meth:`set_rng_state` (into the same or a new generator) must make the next draws
+        bitwise equal to the draws that followed the snapshot. The state must change on every draw.
+        """
+        raise UnsupportedOperation(f"{self.spec} cannot export its RNG state")
+
+    def set_rng_state(self, state: bytes, generator=None) -> None:
+        """Restore ``state`` (from :meth:`rng_state`) into the global generator or into ``generator``."""
+        raise UnsupportedOperation(f"{self.spec} cannot restore an RNG state")
+
+    def fork_rng(self):
+        """A context manager: random state changes inside it are undone on exit (``torch.random.fork_rng``)."""
+        raise UnsupportedOperation(f"{self.spec} has no fork_rng")
+
+    def generator(self, seed: int | None = None):
+        """A new explicit generator object on this device, independent of the global stream.
+
+        Seeded with ``seed`` when given; otherwise at the framework's default for a new generator.
+        Pass it as ``generator=`` to :meth:`sample`, :meth:`rng_state` and :meth:`set_rng_state`.
+        """
+        raise UnsupportedOperation(f"{self.spec} has no explicit generator objects")
+
+    def dropout_mask(self, shape: Sequence[int], p: float, dtype: str) -> np.ndarray:
+        """Boolean mask of the elements the framework's training-mode dropout keeps (drawn from the global RNG)."""
+        raise UnsupportedOperation(f"{self.spec} has no dropout")
+
+    def device_draws(self, shape: Sequence[int]) -> dict[str, np.ndarray]:
+        """One float32 standard-normal draw from the global generator of every device :meth:`seed` must seed.
+
+        Keys name the devices (``"cpu"``, ``"cuda:0"``, ...). Used to prove that seeding reaches every device.
+        """
+        raise UnsupportedOperation(f"{self.spec} cannot draw per device")
+
+    def rank_params(self, world_size: int, seed: int, timeout: float) -> dict:
+        """Run ``world_size`` ranks of the framework's distributed runtime on this host (loopback only).
+
+        Every rank builds the same small reference model, two ``Linear(256, 256)`` layers named ``0`` and ``1``,
+        in each scenario:
+
+        * ``same_seed``: every rank seeds ``seed``, builds with default init;
+        * ``rank_offset``: rank ``r`` seeds ``seed + r``;
+        * ``meta_init``: builds on the meta device, materializes (``to_empty``), seeds ``seed``, re-initializes;
+        * ``skip_seed``: like ``same_seed`` but the last rank never seeds.
+
+        Returns ``{"scenarios": {name: [per-rank {param: ndarray}]}, "gathered": {name: [per-rank sha256 hex]},
+        "backend": "gloo"|"nccl", "device": ...}`` where ``gathered`` are the parameter hashes the ranks
+        exchanged through the framework's own collective. Raises :class:`SubprocessFailed` if a rank crashes or
+        the run exceeds ``timeout`` seconds.
+        """
+        raise UnsupportedOperation(f"{self.spec} has no distributed runtime")
 
     # -- initialization -----------------------------------------------------------------
     def init(self, scheme: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
@@ -144,9 +268,39 @@ class Backend(abc.ABC):
         """The framework's recommended gain for ``nonlinearity``."""
         raise UnsupportedOperation(f"{self.spec} has no calculate_gain")
 
+    # -- named initializers (capability "named_init") -------------------------------------------------------
+    def named_schemes(self) -> tuple[str, ...]:
+        """Names of the framework's own initializers that :meth:`named_init` can call, in the framework's spelling
+        (``"he_normal"``, ``"variance_scaling"``, ``"kaiming_normal"``, ...). Empty when it exposes none."""
+        return ()
+
+    def named_init(self, name: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
+        """Call the framework's own initializer ``name`` with its own keyword ``params`` and default arguments.
+
+        Unlike :meth:`init` (torch-named schemes mapped onto the framework), nothing is translated except the
+        layout: ``shape`` is canonical ``(out, in, *kernel)``; the adapter builds the framework's layout for a
+        dense (2-D) or convolution (> 2-D) weight, calls the initializer there, and transposes the result back.
+        """
+        raise UnsupportedOperation(f"{self.spec} has no named initializer {name!r}")
+
     def module_params(self, module: str, dtype: str, **config) -> dict[str, np.ndarray]:
         """Build ``module`` with its default init; return parameters and buffers by name."""
         raise UnsupportedOperation(f"{self.spec} cannot build module {module!r}")
+
+    def build_model(self, factory, device_init: str = "eager", init: str = "auto", dtype: str = "float32",
+                    **kwargs) -> ModelSnapshot:
+        """Build a whole model from ``factory(**kwargs)`` and return it as a :class:`ModelSnapshot` (capability
+        ``models``).
+
+        ``factory`` is a callable (or a ``"package.module:callable"`` string the adapter imports) returning a
+        model of this framework, or an already built model. ``device_init``: ``"eager"`` builds on the device;
+        ``"meta"`` builds without storage (the framework's meta device), materializes it on the device, fills it
+        with :attr:`ModelSnapshot.poison`, then runs the init function. ``init``: the model's method to call
+        after construction (``"init_weights"``, ``"reset_parameters"`` = every submodule's, ``"none"``), or
+        ``"auto"``: ``init_weights`` if the model has one, else nothing (eager) or every submodule's
+        ``reset_parameters`` (meta). Errors from the factory propagate unchanged.
+        """
+        raise UnsupportedOperation(f"{self.spec} cannot build models")
 
     # -- activations --------------------------------------------------------------------
     def activation(self, name: str, x: np.ndarray, dtype: str, **params) -> tuple[np.ndarray, np.ndarray]:
@@ -154,8 +308,67 @@ class Backend(abc.ABC):
 
         The derivative is the framework's own backward (autograd with an upstream
         gradient of ones), elementwise. ``x`` arrives as a numpy array of ``dtype``.
+        ``layout`` (optional): ``"contiguous"`` (default), ``"transposed"`` (2-D: the tensor is
+        the transpose of a contiguous one) or ``"strided"`` (every other element of a larger
+        buffer); the logical values are ``x`` either way. Adapters without strided tensors
+        ignore it.
         """
         raise UnsupportedOperation(f"{self.spec} has no activation {name!r}")
+
+    def activation2(self, name: str, x: np.ndarray, y: np.ndarray, dtype: str,
+                    **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Value and both partial derivatives of a two-input activation (``swiglu(x, y) = silu(x) * y``).
+
+        Returns ``(f(x, y), df/dx, df/dy)`` from the framework's backward with an upstream gradient
+        of ones; ``params`` as in :meth:`activation` (including ``layout``).
+        """
+        raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
+
+    # -- checkpoints (capabilities "checkpoint" and "resume"; see backends.checkpointing) ---------------------------
+    def checkpoint_formats(self) -> tuple[str, ...]:
+        """File formats :meth:`save_checkpoint` writes here, e.g. ``("torch", "safetensors")`` or ``("npz",)``."""
+        raise UnsupportedOperation(f"{self.spec} cannot save checkpoints")
+
+    def checkpoint_models(self) -> tuple[str, ...]:
+        """Names of the built-in reference models the checkpoint checks can build."""
+        raise UnsupportedOperation(f"{self.spec} has no checkpoint reference models")
+
+    def save_checkpoint(self, path, model: str, fmt: str, dtype: str, seed: int,
+                        device: str | None = None) -> ModelState:
+        """Seed ``seed``, build reference ``model`` in ``dtype`` on ``device`` (default: this adapter's), save it to
+        ``path`` in ``fmt``, atomically, with its provenance; return the state of the model that was saved.
+
+        The returned :class:`~backends.checkpointing.ModelState` holds every state entry *and* every non-persistent
+        buffer (bits, dtype, shape, strides in elements, bytes), the groups of names sharing storage (ties), the
+        provenance written (``seed``, ``init``, ``versions``, ``device``, ``dtype``, ...) and ``file_keys``. A format
+        this backend cannot write raises :class:`UnsupportedOperation`.
+        """
+        raise UnsupportedOperation(f"{self.spec} cannot save checkpoints")
+
+    def load_checkpoint(self, path, model: str, fmt: str, dtype: str, device: str | None = None,
+                        expect: Mapping | None = None) -> ModelState:
+        """Build a *fresh* ``model`` (seeded differently from the saved one) on ``device``, load ``path`` into it and
+        return its state, as :meth:`save_checkpoint` does, with the provenance read from the file.
+
+        Must refuse rather than guess: a file that is truncated, corrupted, would run code when unpickled, misses or
+        adds keys, or differs in shape or dtype raises a :class:`~backends.checkpointing.CheckpointError` subclass
+        whose one-line message names the file and the key. Fields of ``expect`` (``seed``, ``init``, ``dtype``,
+        ``device``, ``versions``: a subset of libraries) are compared with the stored provenance
+        (:class:`~backends.checkpointing.ProvenanceMismatch`). Non-persistent buffers come from the fresh model.
+        """
+        raise UnsupportedOperation(f"{self.spec} cannot load checkpoints")
+
+    def resume_run(self, directory, seed: int, steps: int, save_at: int, timeout: float) -> dict:
+        """Train the adapter's small deterministic reference loop three times, each in a fresh process:
+
+        straight for ``steps`` steps; interrupted after ``save_at`` steps with a checkpoint (model, optimizer, LR
+        scheduler, every device's RNG state, data-loader position) in ``directory``; resumed from that checkpoint
+        for the remaining steps. Returns ``{"straight", "interrupted", "resumed"}``, each a trace dict with arrays
+        ``step``, ``loss``, ``lr``, ``batch`` (sample indices per step), ``mask`` (packed dropout masks per step),
+        and for the final runs ``params`` and ``optim`` (name -> array); plus ``seconds``. Raises
+        :class:`SubprocessFailed` when a process crashes or the run exceeds ``timeout`` seconds.
+        """
+        raise UnsupportedOperation(f"{self.spec} has no resume harness")
 
 
 @dataclass

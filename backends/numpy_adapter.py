@@ -17,6 +17,8 @@ Contract
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import platform
 import warnings
@@ -28,7 +30,7 @@ import scipy.special
 import scipy.stats
 
 from . import dtypes as D
-from .base import FLOAT_DTYPES, Availability, Backend, Provider, UnsupportedOperation
+from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
 
 DEFAULT_SEED = 0
 
@@ -92,19 +94,36 @@ def _softplus(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
     return (np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0.0)) / beta
 
 
+def _expit(x):
+    """sigma(x) without underflowing early: exp(x) / (1 + exp(x)) for x < 0 (scipy's expit is 0 below -709)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 def _act_sigmoid(x):
-    return scipy.special.expit(x), scipy.special.expit(x) * scipy.special.expit(-x)
+    return _expit(x), _expit(x) * _expit(-x)
 
 
 def _act_silu(x):
-    s, sn = scipy.special.expit(x), scipy.special.expit(-x)
-    return x * s, s + x * s * sn  # s (1 + x (1 - s)), with 1 - s computed as expit(-x)
+    s, sn = _expit(x), _expit(-x)
+    # far left, x * sigma(x) = -exp(x + log|x|) / (1 + e^x): no subnormal intermediate
+    deep = np.minimum(x, -700.0)
+    value = np.where(x < -700.0, -np.exp(deep + np.log(-deep)) / (1.0 + np.exp(deep)), x * s)
+    return value, s + x * s * sn  # s (1 + x (1 - s)), with 1 - s computed as sigma(-x)
+
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def _act_gelu(x):
     cdf = scipy.special.ndtr(x)  # Phi(x) = (1 + erf(x/sqrt2))/2, accurate in the lower tail
     pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-    return x * cdf, cdf + x * pdf
+    # lower tail in the log domain: x Phi(x) = -exp(log|x| + log Phi(x)), x pdf = -exp(log|x| - x^2/2 - log sqrt(2 pi))
+    t = np.minimum(x, -5.0)
+    value = np.where(x < -5.0, -np.exp(np.log(-t) + scipy.special.log_ndtr(t)), x * cdf)
+    xpdf = np.where(x < -5.0, -np.exp(np.log(-t) - 0.5 * t * t - _LOG_SQRT_2PI), x * pdf)
+    cdf = np.where(x < -5.0, np.exp(scipy.special.log_ndtr(t)), cdf)  # ndtr flushes to 0 below about -37.5
+    return value, cdf + xpdf
 
 
 _GELU_TANH_C = math.sqrt(2.0 / math.pi)
@@ -113,14 +132,14 @@ _GELU_TANH_C = math.sqrt(2.0 / math.pi)
 def _act_gelu_tanh(x):
     # 0.5 x (1 + tanh(u)) = x expit(2u), u = sqrt(2/pi) (x + 0.044715 x^3)
     u = _GELU_TANH_C * (x + 0.044715 * x**3)
-    s, sn = scipy.special.expit(2.0 * u), scipy.special.expit(-2.0 * u)
+    s, sn = _expit(2.0 * u), _expit(-2.0 * u)
     du = _GELU_TANH_C * (1.0 + 3 * 0.044715 * x * x)
     tail = np.where(np.abs(x) < 1e4, 2.0 * x * s * sn * du, 0.0)  # the term is exactly 0 in float64 beyond that
     return x * s, s + tail
 
 
 def _act_softplus(x, beta: float = 1.0):
-    return _softplus(x, beta), scipy.special.expit(beta * x)
+    return _softplus(x, beta), _expit(beta * x)
 
 
 def _act_tanh(x):
@@ -130,16 +149,18 @@ def _act_tanh(x):
 def _act_mish(x):
     sp = _softplus(x)
     t = np.tanh(sp)
-    return x * t, t + x * _sech2(sp) * scipy.special.expit(x)
+    return x * t, t + x * _sech2(sp) * _expit(x)
 
 
 def _act_relu(x):
-    return np.maximum(x, 0.0), np.where(x > 0, 1.0, 0.0)  # derivative 0 at 0 (torch's convention)
+    # derivative 0 at 0 (minimum-norm subgradient, torch's convention); NaN in -> NaN out
+    return np.maximum(x, 0.0), np.where(np.isnan(x), np.nan, np.where(x > 0, 1.0, 0.0))
 
 
 def _act_leaky_relu(x, negative_slope: float = 0.01):
-    # derivative at 0 (and -0) is negative_slope: torch's backward uses x > 0 (observed on torch 2.x)
-    return np.where(x > 0, x, negative_slope * x), np.where(x > 0, 1.0, negative_slope)
+    # derivative at 0 (and -0) is negative_slope: torch's backward uses x > 0 (observed on torch 2.x); NaN propagates
+    return (np.where(x > 0, x, negative_slope * x),
+            np.where(np.isnan(x), np.nan, np.where(x > 0, 1.0, negative_slope)))
 
 
 ACTIVATIONS = {
@@ -149,13 +170,46 @@ ACTIVATIONS = {
 }
 
 
+class NumpyGenerator:
+    """An explicit generator object of the reference adapter: its own ``Generator(PCG64(seed))``."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+
+    def manual_seed(self, seed: int) -> NumpyGenerator:
+        """Reseed in place (torch.Generator's spelling)."""
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        return self
+
+
+def _at_infinity(fn, x64: np.ndarray, **params):
+    """fn at x, with +-inf evaluated as the limit: fn at +-DBL_MAX, where a value beyond 1e300 becomes +-inf."""
+    inf = np.isinf(x64)
+    if not inf.any():
+        return fn(x64, **params)
+    big = np.finfo(np.float64).max
+    value, grad = fn(np.where(inf, np.sign(x64) * big, x64), **params)
+    value = np.where(inf & (np.abs(value) > 1e300), np.copysign(np.inf, value), value)
+    return value, grad
+
+
 class NumpyBackend(Backend):
     """Reference adapter: definitions in float64, rounded once to the target dtype."""
 
     framework = "numpy"
     dtypes = frozenset(FLOAT_DTYPES)
-    capabilities = frozenset({"seed", "sample", "init", "gain", "modules", "activations"})
-    contracts = {}
+    capabilities = frozenset({"seed", "sample", "init", "gain", "modules", "activations",
+                              "rng_state", "generators", "dropout", "processes"})
+    contracts = {
+        "unseeded": Contract(
+            "unseeded", f"deterministic default seed {DEFAULT_SEED}: a new adapter starts at "
+                        f"Generator(PCG64({DEFAULT_SEED})), so unseeded processes draw the same stream",
+            "backends/numpy_adapter.py: NumpyBackend.__init__ seeds DEFAULT_SEED", value="deterministic"),
+        "generator_seeding": Contract(
+            "generator_seeding", "generator(s) is Generator(PCG64(s)), the same stream as the global generator "
+                                 "after seed(s)",
+            "backends/numpy_adapter.py: NumpyBackend.generator and NumpyBackend.seed", value="matches_global"),
+    }
 
     def __init__(self, device: str = "cpu", seed: int = DEFAULT_SEED) -> None:
         self.device = device
@@ -171,6 +225,53 @@ class NumpyBackend(Backend):
     def seed(self, seed: int) -> None:
         """Replace the generator by ``Generator(PCG64(seed))``."""
         self._rng = np.random.Generator(np.random.PCG64(seed))
+
+    # -- RNG state, generators, dropout ------------------------------------------------------------------------
+    def generator(self, seed: int | None = None) -> NumpyGenerator:
+        """A new :class:`NumpyGenerator` (``Generator(PCG64(seed))``; seed :data:`DEFAULT_SEED` when None)."""
+        return NumpyGenerator(DEFAULT_SEED if seed is None else seed)
+
+    def rng_state(self, generator: NumpyGenerator | None = None) -> bytes:
+        """The PCG64 ``bit_generator.state`` (state and increment), as JSON bytes."""
+        rng = self._rng if generator is None else generator.rng
+        return json.dumps(rng.bit_generator.state, sort_keys=True).encode()
+
+    def set_rng_state(self, state: bytes, generator: NumpyGenerator | None = None) -> None:
+        """Restore a state from :meth:`rng_state` into the global generator or ``generator``."""
+        rng = self._rng if generator is None else generator.rng
+        rng.bit_generator.state = json.loads(bytes(state).decode())
+
+    @contextlib.contextmanager
+    def fork_rng(self):
+        """Random state changes inside are undone on exit."""
+        saved = self.rng_state()
+        try:
+            yield
+        finally:
+            self.set_rng_state(saved)
+
+    @contextlib.contextmanager
+    def _drawing_from(self, generator: NumpyGenerator | None):
+        """Route draws to ``generator`` (when given) for the duration of the block."""
+        if generator is None:
+            yield
+            return
+        saved, self._rng = self._rng, generator.rng
+        try:
+            yield
+        finally:
+            self._rng = saved
+
+    def dropout_mask(self, shape: Sequence[int], p: float, dtype: str) -> np.ndarray:
+        """Each element kept independently with probability ``1 - p`` (``U >= p``)."""
+        self.require_dtype(dtype)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        return self._rng.random(tuple(shape)) >= p
+
+    def device_draws(self, shape: Sequence[int]) -> dict[str, np.ndarray]:
+        """The only device is the CPU."""
+        return {"cpu": self._rng.standard_normal(tuple(shape)).astype(np.float32)}
 
     # -- continuous draws, rounded -----------------------------------------------------------------------------
     def _uniform(self, shape, dtype, a: float = 0.0, b: float = 1.0) -> np.ndarray:
@@ -194,6 +295,10 @@ class NumpyBackend(Backend):
     def sample(self, dist: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
         """``uniform(a, b)``, ``normal(mean, std)``, ``trunc_normal(mean, std, a, b)``, ``rand``, ``randn``."""
         self.require_dtype(dtype)
+        generator = params.pop("generator", None)
+        if generator is not None:
+            with self._drawing_from(generator):
+                return self.sample(dist, shape, dtype, **params)
         shape = tuple(shape)
         if dist == "uniform":
             return self._uniform(shape, dtype, **params)
@@ -330,11 +435,26 @@ class NumpyBackend(Backend):
         fn = ACTIVATIONS.get(name)
         if fn is None:
             raise UnsupportedOperation(f"{self.spec} has no activation {name!r}")
+        params.pop("layout", None)  # numpy arrays carry no layout the math could depend on
         x64 = np.asarray(x, dtype=D.numpy_dtype(dtype)).astype(np.float64)
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            value, grad = fn(x64, **params)
+            value, grad = _at_infinity(fn, x64, **params)
         value, grad = np.broadcast_to(value, x64.shape), np.broadcast_to(grad, x64.shape)
         return D.round_to(value, dtype), D.round_to(grad, dtype)
+
+    def activation2(self, name: str, x: np.ndarray, y: np.ndarray, dtype: str,
+                    **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """swiglu(x, y) = silu(x) y and its partials silu'(x) y, silu(x): float64, each rounded once."""
+        self.require_dtype(dtype)
+        if name != "swiglu":
+            raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
+        params.pop("layout", None)
+        x64 = np.asarray(x, dtype=D.numpy_dtype(dtype)).astype(np.float64)
+        y64 = np.asarray(y, dtype=D.numpy_dtype(dtype)).astype(np.float64)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            v, g = _at_infinity(_act_silu, x64)
+            out = (v * y64, g * y64, v)
+        return tuple(D.round_to(np.broadcast_to(o, x64.shape), dtype) for o in out)
 
 
 # -- module builders -----------------------------------------------------------------------------------------

@@ -23,7 +23,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import dtypes as D
-from .base import FLOAT_DTYPES, INIT_SCHEMES, MODULES, Availability, Backend, Provider, UnsupportedOperation
+from .base import (
+    FLOAT_DTYPES,
+    INIT_SCHEMES,
+    MODULES,
+    Availability,
+    Backend,
+    Contract,
+    Provider,
+    UnsupportedOperation,
+)
 
 _NOT_IMPLEMENTED_MARK = "not implemented for"
 
@@ -69,16 +78,57 @@ def _activation_fn(name: str):
     return table.get(name)
 
 
+def pack_states(parts: list[bytes]) -> bytes:
+    """Length-framed concatenation of generator states (8-byte little-endian length before each)."""
+    return b"".join(len(p).to_bytes(8, "little") + p for p in parts)
+
+
+def unpack_states(blob: bytes) -> list[bytes]:
+    """Inverse of :func:`pack_states`; raises ``ValueError`` on a malformed blob."""
+    parts, i = [], 0
+    while i < len(blob):
+        if i + 8 > len(blob):
+            raise ValueError("truncated RNG state")
+        n = int.from_bytes(blob[i:i + 8], "little")
+        parts.append(bytes(blob[i + 8:i + 8 + n]))
+        i += 8 + n
+    return parts
+
+
+_TORCH_SEED_SOURCE = ("pytorch aten/src/ATen/CPUGeneratorImpl.cpp: getDefaultCPUGenerator() is created with "
+                      "c10::detail::getNonDeterministicRandom() (/dev/urandom); a new torch.Generator() starts at "
+                      "c10::detail::default_rng_seed_val = 67280421310721 (c10/core/GeneratorImpl.h); "
+                      "torch docs, Reproducibility: 'use torch.manual_seed() to seed the RNG for all devices'")
+
+SEED_CONTRACTS = {
+    "unseeded": Contract(
+        "unseeded",
+        "fresh per process: the default generators are seeded non-deterministically at start-up (torch.initial_seed() "
+        "differs between processes); only a new torch.Generator() object starts at the fixed seed 67280421310721",
+        _TORCH_SEED_SOURCE, value="fresh"),
+    "generator_seeding": Contract(
+        "generator_seeding",
+        "torch.manual_seed(s) seeds torch.default_generator, a torch.Generator like any other: "
+        "a torch.Generator(device) after manual_seed(s) draws the same stream as the global generator after "
+        "torch.manual_seed(s)",
+        "torch docs: torch.manual_seed returns the torch.Generator object it seeded (torch.default_generator); "
+        "torch.Generator.manual_seed", value="matches_global"),
+}
+
+
 class TorchBackend(Backend):
     """torch on one device (``cpu``, ``cuda`` or ``mps``)."""
 
     framework = "torch"
-    capabilities = frozenset({"seed", "sample", "init", "gain", "modules", "activations", "autograd"})
-    contracts = {}
+    capabilities = frozenset({"seed", "sample", "init", "gain", "modules", "activations", "autograd",
+                              "rng_state", "generators", "dropout", "processes", "models", "checkpoint", "resume"})
+    contracts = SEED_CONTRACTS
 
     def __init__(self, device: str) -> None:
         self.device = device
         self.dtypes = frozenset(d for d in FLOAT_DTYPES if not (device == "mps" and d == "float64"))
+        if device in ("cpu", "cuda"):
+            self.capabilities = self.capabilities | {"distributed"}
 
     def versions(self) -> dict[str, str]:
         """torch and numpy versions, the device name, CUDA/cuDNN or MPS details."""
@@ -95,11 +145,81 @@ class TorchBackend(Backend):
         else:
             out["device"] = platform.processor() or platform.machine()
             out["threads"] = str(torch.get_num_threads())
+            cpu = getattr(torch.backends, "cpu", None)  # SIMD level of the dispatched kernels (AVX2, AVX512, ...)
+            if cpu is not None and hasattr(cpu, "get_cpu_capability"):
+                out["cpu_capability"] = str(cpu.get_cpu_capability())
         return out
 
     def seed(self, seed: int) -> None:
         """``torch.manual_seed(seed)``: seeds the CPU and every accelerator generator."""
         _torch().manual_seed(seed)
+
+    # -- RNG state, generators, dropout, devices, ranks ----------------------------------------------------------
+    def _global_states(self) -> list:
+        """The global generators this adapter draws from: CPU always, plus the device's own."""
+        torch = _torch()
+        gens = [torch.default_generator]
+        if self.device == "cuda":
+            gens += [torch.cuda.default_generators[i] for i in range(torch.cuda.device_count())]
+        elif self.device == "mps":
+            gens.append(torch.mps._get_default_mps_generator())
+        return gens
+
+    def rng_state(self, generator=None) -> bytes:
+        """``Generator.get_state()`` of the CPU generator and the device's default generator(s), length-framed."""
+        gens = [generator] if generator is not None else self._global_states()
+        return pack_states([bytes(g.get_state().numpy().tobytes()) for g in gens])
+
+    def set_rng_state(self, state: bytes, generator=None) -> None:
+        """``Generator.set_state`` on each generator :meth:`rng_state` saved (or on ``generator``)."""
+        torch = _torch()
+        gens = [generator] if generator is not None else self._global_states()
+        parts = unpack_states(state)
+        if len(parts) != len(gens):
+            raise ValueError(f"state holds {len(parts)} generator states, expected {len(gens)}")
+        for g, part in zip(gens, parts, strict=True):
+            g.set_state(torch.frombuffer(bytearray(part), dtype=torch.uint8))
+
+    def fork_rng(self):
+        """``torch.random.fork_rng`` over the CPU and this adapter's device."""
+        torch = _torch()
+        if self.device == "cpu":
+            return torch.random.fork_rng(devices=[])
+        if self.device == "cuda":
+            return torch.random.fork_rng(devices=list(range(torch.cuda.device_count())), device_type="cuda")
+        return torch.random.fork_rng(device_type=self.device)
+
+    def generator(self, seed: int | None = None):
+        """``torch.Generator(device)``, then ``manual_seed(seed)`` when a seed is given."""
+        gen = _torch().Generator(device=self.device)
+        if seed is not None:
+            gen.manual_seed(seed)
+        return gen
+
+    def dropout_mask(self, shape: Sequence[int], p: float, dtype: str) -> np.ndarray:
+        """``torch.nn.functional.dropout(ones, p, training=True) != 0``."""
+        torch = _torch()
+        self.require_dtype(dtype)
+        ones = torch.ones(tuple(shape), dtype=_torch_dtype(dtype), device=self.device)
+        return to_numpy(torch.nn.functional.dropout(ones, p=p, training=True) != 0)
+
+    def device_draws(self, shape: Sequence[int]) -> dict[str, np.ndarray]:
+        """``torch.randn`` on the CPU and on every CUDA device / MPS that is usable here."""
+        torch = _torch()
+        devices = ["cpu"]
+        if torch.cuda.is_available():
+            devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            devices.append("mps")
+        return {d: to_numpy(torch.randn(tuple(shape), dtype=torch.float32, device=d)) for d in devices}
+
+    def rank_params(self, world_size: int, seed: int, timeout: float) -> dict:
+        """torch.distributed ranks in fresh processes (see :mod:`backends.torch_distributed`)."""
+        self.require("distributed")
+        from . import torch_distributed
+
+        return torch_distributed.run_ranks(self.device, world_size, seed, timeout)
 
     def _empty(self, shape: Sequence[int], dtype: str):
         self.require_dtype(dtype)
@@ -150,6 +270,15 @@ class TorchBackend(Backend):
         out.update({name: to_numpy(b) for name, b in mod.named_buffers()})
         return out
 
+    def build_model(self, factory, device_init: str = "eager", init: str = "auto", dtype: str = "float32",
+                    **kwargs):
+        """``factory(**kwargs)`` under ``torch.device(device)`` or ``torch.device("meta")`` + ``to_empty`` +
+        poison fill, then the init function (see :func:`backends.torch_models.build`)."""
+        from . import torch_models
+
+        self.require_dtype(dtype)
+        return torch_models.build(factory, self.device, device_init=device_init, init=init, dtype=dtype, **kwargs)
+
     def activation(self, name: str, x: np.ndarray, dtype: str, **params) -> tuple[np.ndarray, np.ndarray]:
         """Value ``f(x)`` and ``autograd.grad(f(x), x, ones)`` computed in ``dtype`` on the device."""
         torch = _torch()
@@ -157,11 +286,107 @@ class TorchBackend(Backend):
         if fn is None:
             raise UnsupportedOperation(f"{self.spec} has no activation {name!r}")
         self.require_dtype(dtype)
-        xt = from_numpy(x, dtype, self.device).requires_grad_(True)
+        layout = params.pop("layout", "contiguous")
+        xt = self._leaf(x, dtype, layout)
         with torch.enable_grad():
             y = fn(xt, **params)
             (grad,) = torch.autograd.grad(y, xt, torch.ones_like(y))
         return to_numpy(y), to_numpy(grad)
+
+    def _leaf(self, x: np.ndarray, dtype: str, layout: str = "contiguous"):
+        """A leaf tensor requiring grad whose logical values are ``x``, laid out as ``layout``.
+
+        ``transposed``: the ``.t()`` of a contiguous (n, m) tensor (2-D ``x`` only); ``strided``: every
+        other element along the last axis of a buffer twice as wide. Both are non-contiguous views.
+        """
+        torch = _torch()
+        x = np.asarray(x)
+        if layout == "contiguous":
+            t = from_numpy(x, dtype, self.device)
+        elif layout == "transposed":
+            if x.ndim != 2:
+                raise ValueError("layout='transposed' needs a 2-D input")
+            t = from_numpy(np.ascontiguousarray(x.T), dtype, self.device).t()
+        elif layout == "strided":
+            base = torch.zeros((*x.shape[:-1], 2 * x.shape[-1]), dtype=_torch_dtype(dtype), device=self.device)
+            base[..., ::2] = from_numpy(x, dtype, self.device)
+            t = base[..., ::2]
+        else:
+            raise ValueError(f"unknown layout {layout!r}; expected contiguous, transposed or strided")
+        if layout != "contiguous" and t.numel() > 1 and t.is_contiguous():
+            raise AssertionError(f"layout {layout!r} produced a contiguous tensor")
+        return t.detach().requires_grad_(True)
+
+    def activation2(self, name: str, x: np.ndarray, y: np.ndarray, dtype: str,
+                    **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``swiglu``: ``F.silu(x) * y`` (the LLaMA-style gate) and ``autograd.grad`` w.r.t. x and y."""
+        torch = _torch()
+        if name != "swiglu":
+            raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
+        self.require_dtype(dtype)
+        layout = params.pop("layout", "contiguous")
+        if params:
+            raise TypeError(f"swiglu takes no parameters, got {sorted(params)}")
+        xt, yt = self._leaf(x, dtype, layout), self._leaf(y, dtype, layout)
+        with torch.enable_grad():
+            out = torch.nn.functional.silu(xt) * yt
+            gx, gy = torch.autograd.grad(out, (xt, yt), torch.ones_like(out))
+        return to_numpy(out), to_numpy(gx), to_numpy(gy)
+
+
+    # -- checkpoints (backends.torch_checkpoint) ---------------------------------------------------------------------
+    #: seed offset of the fresh model a checkpoint is loaded into, so nothing it holds can match by accident
+    FRESH_SEED_OFFSET = 0x5EED
+    #: the training loop :meth:`resume_run` runs (``module:Class``); faulty adapters point it elsewhere
+    HARNESS = "backends.torch_checkpoint:ResumeHarness"
+
+    def checkpoint_formats(self) -> tuple[str, ...]:
+        """``torch`` (``torch.save``, loaded with ``weights_only=True``) and ``safetensors`` when installed."""
+        from . import torch_checkpoint as tc
+
+        return tuple(f for f in tc.FORMATS if f != "safetensors" or tc.safetensors_available() is None)
+
+    def checkpoint_models(self) -> tuple[str, ...]:
+        """``tiny_tied`` plus the built-in ``gpt2`` and ``llama`` of :mod:`backends.torch_models`, shrunk."""
+        from . import torch_checkpoint as tc
+
+        return tc.model_names()
+
+    def save_checkpoint(self, path, model: str, fmt: str, dtype: str, seed: int, device: str | None = None):
+        """Build ``model`` after ``torch.manual_seed(seed)``; save it atomically with provenance."""
+        from . import torch_checkpoint as tc
+
+        self.require("checkpoint")
+        self.require_dtype(dtype)
+        device = device or self.device
+        built = tc.build_model(model, dtype, device, seed)
+        state = tc.model_state(built, model)
+        versions = {k: v for k, v in self.versions().items() if k in ("torch", "numpy", "cuda")}
+        state.provenance = tc.save_model(built, path, fmt, tc.provenance_of(model, seed, dtype, device, versions))
+        state.file_keys = tc.file_entries(path, fmt)
+        state.path = str(path)
+        return state
+
+    def load_checkpoint(self, path, model: str, fmt: str, dtype: str, device: str | None = None, expect=None):
+        """Read ``path`` (``weights_only=True`` / safetensors), verify digests, keys and provenance, load strictly."""
+        from . import torch_checkpoint as tc
+        from .checkpointing import verify_provenance
+
+        self.require("checkpoint")
+        self.require_dtype(dtype)
+        device = device or self.device
+        seed = (expect or {}).get("seed")
+        fresh = (seed if isinstance(seed, int) else 0) + self.FRESH_SEED_OFFSET
+        state = tc.load_model(path, model, fmt, dtype, device, fresh)
+        verify_provenance(path, state.provenance, expect)
+        return state
+
+    def resume_run(self, directory, seed: int, steps: int, save_at: int, timeout: float) -> dict:
+        """Straight, interrupted and resumed runs of :attr:`HARNESS`, each in a fresh process."""
+        from . import torch_checkpoint as tc
+
+        self.require("resume")
+        return tc.run_resume(directory, seed, steps, save_at, timeout, device=self.device, harness=self.HARNESS)
 
 
 class TorchProvider(Provider):

@@ -112,6 +112,19 @@ def error_ulps(got: np.ndarray, ref: np.ndarray, dtype: str) -> np.ndarray:
     return np.where(same, 0.0, np.where(np.isnan(err), np.inf, err))
 
 
+def error_map(x64: np.ndarray, dist: np.ndarray, scope: np.ndarray, bad: np.ndarray, points: int = 200) -> dict:
+    """At most ``2 * points`` (x, error in ulp) pairs for the report's error map: an even subsample of
+    every input plus an even subsample of the failing ones; inputs with non-finite results go to ``nan_x``."""
+    every = np.flatnonzero(scope)
+    pick = np.unique(np.concatenate([every[np.linspace(0, every.size - 1, min(points, every.size)).astype(int)]
+                                     if every.size else every,
+                                     bad[np.linspace(0, bad.size - 1, min(points, bad.size)).astype(int)]
+                                     if bad.size else bad]))
+    finite = np.isfinite(dist[pick])
+    return {"x": [float(v) for v in x64[pick][finite]], "err": [float(v) for v in dist[pick][finite]],
+            "nan_x": [float(v) for v in x64[pick][~finite]]}
+
+
 def _where(x, i, dtype) -> str:
     return describe(x.ravel()[i], dtype)
 
@@ -131,9 +144,11 @@ def finite(name: str, out: str, x, got, ref, dtype: str, repro: str = "", y=None
     msg = (f"{rule}: {bad.size:,} of {int(scope.sum()):,} inputs give non-finite; first x = {_where(x, i, dtype)}"
            + (f", y = {_where(np.asarray(y), i, dtype)}" if y is not None else "")
            + f": got {g64[i]!r}, expected {r64[i]!r}" + (f"; repro: {repro}" if repro else ""))
+    dist = np.where(np.isfinite(g64), 0.0, np.inf)
     return Verdict("finite", False, msg, n=int(scope.sum()), statistic=float(bad.size),
                    observed={"nonfinite": int(bad.size), "first_x": float(np.asarray(x).astype(np.float64).ravel()[i]),
-                             "got": float(g64[i])}, expected={"rule": rule})
+                             "got": float(g64[i]), "error_map": error_map(x64, dist, scope, bad)},
+                   expected={"rule": rule})
 
 
 def accuracy(name: str, out: str, x, got, ref, dtype: str, kappa=None, repro: str = "", y=None) -> Verdict:
@@ -163,7 +178,7 @@ def accuracy(name: str, out: str, x, got, ref, dtype: str, kappa=None, repro: st
            f"({dist[i]:g} ulp, allowed {tol_i:.3g})" + (f"; repro: {repro}" if repro else ""))
     return Verdict("ulp", False, msg, n=n, statistic=float(dist[i]),
                    observed={"outside": int(bad.size), "worst_x": float(x64[i]), "worst_ulp": float(dist[i]),
-                             "max_ulp": worst_all},
+                             "max_ulp": worst_all, "error_map": error_map(x64, dist, scope, bad)},
                    expected={"rule": rule, "bound_ulp": OUTPUT_ULPS[dtype], "allowed_at_worst": tol_i,
                              "formula": ACCURACY_RULE})
 
