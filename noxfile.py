@@ -3,6 +3,8 @@
     conformance   run the conformance suite on every backend present; writes reports/index.html
     tests         our own tests (statistics, plugin, CLI, faulty adapters, calibration)
     lint          ruff
+    golden        conformance golden verify (golden files valid, fingerprints unchanged)
+    report        re-render reports/index.html from reports/results.json and screenshot it in headless Chromium
     bench         pytest-benchmark, serial (xdist off)
 """
 
@@ -38,6 +40,39 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
     session.run("ruff", "check", ".")
+
+
+@nox.session(python="3.11")
+def golden(session: nox.Session) -> None:
+    """Validate every golden file and recompute the fingerprints of the backends present (``conformance golden
+    verify``); ``nox -s golden -- update --only streams:torch:cpu`` runs another action instead."""
+    _install(session, "torch")
+    session.run("conformance", "golden", *(session.posargs or ["verify"]))
+
+
+@nox.session(python="3.11")
+def report(session: nox.Session) -> None:
+    """Render reports/index.html again from reports/results.json (``-- merge A.json B.json -o DIR`` to merge
+    machines' results) and, when Chromium is installed, open it headless: console errors fail the session and a
+    screenshot lands in reports/report-screenshot.png."""
+    _install(session, "torch")
+    session.run("conformance", "report", *(session.posargs or ["reports/results.json"]))
+    if not session.posargs:
+        session.run("python", "-c", _SCREENSHOT)
+
+
+_SCREENSHOT = """
+import sys
+from pathlib import Path
+from conformance.browser import find_chromium, open_page
+if find_chromium() is None:
+    print("Chromium not installed: no screenshot (apt-get install chromium)")
+    sys.exit(0)
+page = open_page(Path("reports/index.html"), screenshot=Path("reports/report-screenshot.png"))
+print("console messages:", page.console or "none")
+print("screenshot:", page.screenshot)
+sys.exit(1 if page.console else 0)
+"""
 
 
 @nox.session(python="3.11")
