@@ -66,7 +66,7 @@ def _backends(args: argparse.Namespace) -> int:
 
 
 #: Modules that add subcommands through ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["conformance.report_cli"]
+COMMAND_MODULES: list[str] = ["conformance.report_cli", "conformance.goldens.cli", "conformance.audit.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
