@@ -292,8 +292,9 @@ class Backend(abc.ABC):
         """Build a whole model from ``factory(**kwargs)`` and return it as a :class:`ModelSnapshot` (capability
         ``models``).
 
-        ``factory`` is a callable (or a ``"package.module:callable"`` string the adapter imports) returning a
-        model of this framework, or an already built model. ``device_init``: ``"eager"`` builds on the device;
+        ``factory`` is a callable returning a model of this framework (``conformance.audit`` resolves
+        ``"package.module:callable"`` strings before calling), or an already built model.
+        ``device_init``: ``"eager"`` builds on the device;
         ``"meta"`` builds without storage (the framework's meta device), materializes it on the device, fills it
         with :attr:`ModelSnapshot.poison`, then runs the init function. ``init``: the model's method to call
         after construction (``"init_weights"``, ``"reset_parameters"`` = every submodule's, ``"none"``), or
@@ -359,14 +360,15 @@ class Backend(abc.ABC):
         raise UnsupportedOperation(f"{self.spec} cannot load checkpoints")
 
     def resume_run(self, directory, seed: int, steps: int, save_at: int, timeout: float) -> dict:
-        """Train the adapter's small deterministic reference loop three times, each in a fresh process:
+        """Train the adapter's small deterministic reference loop straight for ``steps`` steps, and interrupted
+        after ``save_at`` steps with a checkpoint (model, optimizer, LR scheduler, every device's RNG state,
+        data-loader position) in ``directory``, then resumed from that checkpoint in a fresh process for the
+        remaining steps.
 
-        straight for ``steps`` steps; interrupted after ``save_at`` steps with a checkpoint (model, optimizer, LR
-        scheduler, every device's RNG state, data-loader position) in ``directory``; resumed from that checkpoint
-        for the remaining steps. Returns ``{"straight", "interrupted", "resumed"}``, each a trace dict with arrays
-        ``step``, ``loss``, ``lr``, ``batch`` (sample indices per step), ``mask`` (packed dropout masks per step),
-        and for the final runs ``params`` and ``optim`` (name -> array); plus ``seconds``. Raises
-        :class:`SubprocessFailed` when a process crashes or the run exceeds ``timeout`` seconds.
+        Returns ``{"straight", "resumed"}`` (plus ``"interrupted"`` when that run was a process of its own), each a
+        trace dict with arrays ``step``, ``loss``, ``lr``, ``batch`` (sample indices per step), ``mask`` (packed
+        dropout masks per step), and for the final runs ``params`` and ``optim`` (name -> array); plus
+        ``seconds``. Raises :class:`SubprocessFailed` when a process crashes or the run exceeds ``timeout``.
         """
         raise UnsupportedOperation(f"{self.spec} has no resume harness")
 

@@ -120,7 +120,7 @@ class TorchBackend(Backend):
     """torch on one device (``cpu``, ``cuda`` or ``mps``)."""
 
     framework = "torch"
-    capabilities = frozenset({"seed", "sample", "init", "gain", "modules", "activations", "autograd",
+    capabilities = frozenset({"seed", "sample", "init", "named_init", "gain", "modules", "activations", "autograd",
                               "rng_state", "generators", "dropout", "processes", "models", "checkpoint", "resume"})
     contracts = SEED_CONTRACTS
 
@@ -255,6 +255,17 @@ class TorchBackend(Backend):
                 raise
             raise UnsupportedOperation(f"{self.spec}: torch.nn.init.{scheme}_ in {dtype}: {exc}") from exc
         return to_numpy(tensor)
+
+    def named_schemes(self) -> tuple[str, ...]:
+        """torch's own initializer names (``torch.nn.init.<name>_``); the layout is already canonical."""
+        return ("kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "trunc_normal", "normal",
+                "uniform", "orthogonal")
+
+    def named_init(self, name: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
+        """``torch.nn.init.<name>_`` with torch's defaults (same call as :meth:`init`)."""
+        if name not in self.named_schemes():
+            raise UnsupportedOperation(f"{self.spec} has no named initializer {name!r}")
+        return self.init(name, shape, dtype, **params)
 
     def calculate_gain(self, nonlinearity: str, param: float | None = None) -> float:
         """``torch.nn.init.calculate_gain``."""

@@ -1,0 +1,45 @@
+"""Model-level init: the built-in reference models follow their published init specs (conformance.audit).
+
+Each case builds a small reference model (``backends.torch_models``) eagerly or through the meta device
+(materialize + poison + ``init_weights``) and audits every parameter and buffer against a built-in spec:
+distribution per parameter, std against depth, buffers equal to a fresh build, tied weights aliased, no identical
+layers, every parameter matched by a rule. Runs on every backend declaring capability ``models``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.audit import audit
+
+pytestmark = [pytest.mark.requires("models")]
+
+GPT2 = "backends.torch_models:gpt2"
+LLAMA = "backends.torch_models:llama"
+
+CASES = [
+    ("gpt2", GPT2, {}, "eager", "auto"),
+    ("gpt2", GPT2, {}, "meta", "auto"),
+    ("torchtitan_llama3", LLAMA, {}, "eager", "auto"),
+    ("torchtitan_llama3", LLAMA, {}, "meta", "auto"),
+    ("torchtitan_llama3_no_depth_init", LLAMA, {"depth_init": False}, "meta", "auto"),
+    ("olmo_mitchell", LLAMA, {"naming": "olmo"}, "meta", "auto"),
+    ("olmo_normal", LLAMA, {"naming": "olmo", "scheme": "olmo_normal"}, "eager", "auto"),
+    ("olmo_full_megatron", LLAMA, {"naming": "olmo", "scheme": "olmo_full_megatron"}, "meta", "auto"),
+    ("litgpt_pretrain", LLAMA, {"naming": "litgpt"}, "meta", "auto"),
+    ("torch_defaults", GPT2, {"tie_embeddings": False}, "eager", "none"),
+]
+
+
+def _id(case):
+    spec, factory, config, mode, init = case
+    extra = "-".join(f"{k}={v}" for k, v in config.items())
+    return f"{spec}-{factory.rsplit(':', 1)[1]}-{mode}" + (f"-{extra}" if extra else "")
+
+
+@pytest.mark.parametrize(("spec", "factory", "config", "device_init", "init"), CASES, ids=[_id(c) for c in CASES])
+def test_reference_model_init(backend, conformance, spec, factory, config, device_init, init):
+    """Every parameter, buffer, tie and depth profile of a reference model matches its spec."""
+    report = audit(factory, spec, device_init=device_init, init=init, config=config, seed=conformance.seed,
+                   adapter=backend, alpha=conformance.alpha)
+    conformance.expect(report.verdicts(), label=f"{spec} {device_init}")
