@@ -6,6 +6,9 @@
     golden        conformance golden verify (golden files valid, fingerprints unchanged)
     report        re-render reports/index.html from reports/results.json and screenshot it in headless Chromium
     bench         pytest-benchmark, serial (xdist off)
+    mutation      mutation score of the faulty adapters -> reports/mutation_score.json, README table
+    calibration   false alarms of the correct CPU backends under 20 master seeds (not default CI)
+    power         power vs PyTorch's test_init.py KS rule -> reports/power.*, docs/power.png, README table
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def _install(session: nox.Session, extras: str = "torch,dev") -> None:
 @nox.session(python="3.11")
 def conformance(session: nox.Session) -> None:
     """Every available backend; reports in reports/ (results.json, junit.xml, index.html)."""
-    _install(session, "torch")
+    _install(session, "torch,checkpoint")
     session.run("conformance", "backends")
     session.run("conformance", "run", "--report-dir", "reports", *session.posargs)
 
@@ -81,3 +84,28 @@ def bench(session: nox.Session) -> None:
     _install(session)
     session.run("pytest", "tests/bench", "-p", "no:xdist", "--benchmark-only",
                 "--benchmark-columns=min,mean,max,rounds", *session.posargs)
+
+
+@nox.session(python="3.11")
+def mutation(session: nox.Session) -> None:
+    """Mutation score: every faulty adapter of tests/faulty/catalogue.py vs its named check; regenerates README."""
+    _install(session, "torch,checkpoint,dev")
+    session.run("python", "tools/mutation_score.py", "--readme", "README.md", *session.posargs)
+
+
+@nox.session(python="3.11")
+def calibration(session: nox.Session) -> None:
+    """False alarms on the correct CPU backends under 20 master seeds (not default CI; the whole suite takes long).
+
+    ``nox -s calibration -- --subset "init_schemes and float32"`` for a subset; reports/calibration.{md,json}.
+    """
+    _install(session, "torch,checkpoint,dev")
+    session.run("python", "tools/calibration.py", "run", "--seeds", "20", *session.posargs)
+
+
+@nox.session(python="3.11")
+def power(session: nox.Session) -> None:
+    """Power against PyTorch's test_init.py KS rule: reports/power.{json,md,png}, docs/power.png, README table."""
+    _install(session)
+    session.run("python", "tools/power.py", "--readme", "README.md", "--docs-png", "docs/power.png",
+                *session.posargs)

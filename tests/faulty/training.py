@@ -1,0 +1,155 @@
+"""Faulty training loops and checkpoint loaders (BUGS.md, "Resume and checkpoints"), each a torch:cpu adapter.
+
+Resume loops (subclasses of :class:`backends.torch_checkpoint.ResumeHarness`, run in fresh processes); the check
+``checkpoints/test_resume_bit_exact`` must fail on each:
+
+* ``faulty-resume-reseed`` (ms-swift PR #9935): restores every RNG state, then calls ``seed_everything`` again, so
+  the resumed run redraws the dropout masks of step 0 onwards;
+* ``faulty-resume-no-rng`` (ms-swift PR #9935, safetensors-only checkpoints): the checkpoint holds weights,
+  optimizer, scheduler and loader position but no RNG state; the resumed process keeps its fresh seed;
+* ``faulty-resume-epoch0`` (ms-swift #10050): the loader position is restored but the shuffling generator is not,
+  so the resumed epoch replays epoch 0's order.
+
+Loaders (``load_checkpoint`` overrides); ``checkpoints/test_round_trip`` must fail on each:
+
+* ``faulty-load-garbage`` (transformers #28122): keys renamed by a legacy-name shim (``norm``/``ln_`` entries) are
+  skipped with ``strict=False``, and their tensors keep the uninitialized memory they were allocated with
+  (filled here with a large value, as the ~1e37 seen upstream);
+* ``faulty-load-untied`` (accelerate #1197): every entry is copied to its device on its own and assigned
+  (``assign=True``), so tied parameters become two tensors;
+* ``faulty-load-meta-buffers`` (torchtitan #3775): the fresh model is built on the meta device and materialized
+  with ``to_empty``; the state dict fills what it holds, the non-persistent buffers keep garbage.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from backends import torch_checkpoint as tc
+from backends.checkpointing import verify_provenance
+from backends.torch_adapter import TorchBackend
+
+from .common import providers
+
+
+# -- resume loops ----------------------------------------------------------------------------------------------------
+class ResetSeedAfterRestore(tc.ResumeHarness):
+    """ms-swift PR #9935: ``seed_everything`` after the RNG states were restored."""
+
+    def restore(self, directory):
+        step = super().restore(directory)
+        self.seed_everything()
+        return step
+
+
+class DropRngState(tc.ResumeHarness):
+    """ms-swift PR #9935: a safetensors-only checkpoint; no RNG state saved, none restored."""
+
+    def capture_rng(self) -> dict:
+        return {}
+
+
+class ReplayEpochZero(tc.ResumeHarness):
+    """ms-swift #10050: the epoch and position are restored, the shuffling generator starts from its seed."""
+
+    def restore_loader(self, state) -> None:
+        self.epoch = state["epoch"]
+        self._start_epoch()  # the generator is still at its initial seed: epoch 0's permutation
+        for _ in range(state["position"]):
+            next(self.iterator)
+        self.position = state["position"]
+
+
+class _ResumeBackend(TorchBackend):
+    def __init__(self, device: str) -> None:
+        super().__init__(device)
+
+
+class FaultyResumeReseed(_ResumeBackend):
+    """ms-swift PR #9935: seed reset after RNG restore."""
+
+    HARNESS = "tests.faulty.training:ResetSeedAfterRestore"
+
+
+class FaultyResumeNoRng(_ResumeBackend):
+    """ms-swift PR #9935: safetensors-only checkpoint, RNG state dropped."""
+
+    HARNESS = "tests.faulty.training:DropRngState"
+
+
+class FaultyResumeEpoch0(_ResumeBackend):
+    """ms-swift #10050: resume replays epoch 0's data order."""
+
+    HARNESS = "tests.faulty.training:ReplayEpochZero"
+
+
+# -- loaders ---------------------------------------------------------------------------------------------------------
+def _garbage(t) -> None:
+    with torch.no_grad():
+        if t.is_complex():
+            t.fill_(complex(1e30, 1e30))
+        elif t.is_floating_point():
+            t.fill_(float(torch.finfo(t.dtype).max) / 2)
+
+
+class _LoaderBackend(TorchBackend):
+    def load_checkpoint(self, path, model, fmt, dtype, device=None, expect=None):
+        self.require_dtype(dtype)
+        device = device or self.device
+        sd, prov = tc.read_checkpoint(path, fmt, device)
+        built = self.faulty_load(sd, model, dtype, device)
+        state = tc.model_state(built, model)
+        state.provenance, state.file_keys, state.path = prov, tc.file_entries(path, fmt), str(path)
+        verify_provenance(path, prov, expect)
+        return state
+
+    def faulty_load(self, sd, model, dtype, device):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class FaultyLoadGarbage(_LoaderBackend):
+    """transformers #28122: skipped (renamed) keys keep uninitialized memory."""
+
+    def faulty_load(self, sd, model, dtype, device):
+        built = tc.build_model(model, dtype, device, 1)
+        renamed = {k: v for k, v in sd.items() if "norm" not in k and "ln_" not in k}
+        for name, t in built.state_dict().items():
+            if name not in renamed:
+                _garbage(t)  # what torch.empty handed out for a "mismatched" entry
+        built.load_state_dict(renamed, strict=False)
+        return built
+
+
+class FaultyLoadUntied(_LoaderBackend):
+    """accelerate #1197: entries copied one by one and assigned; ties broken."""
+
+    def faulty_load(self, sd, model, dtype, device):
+        built = tc.build_model(model, dtype, device, 1)
+        built.load_state_dict({k: v.to(device).clone() for k, v in sd.items()}, assign=True)
+        return built
+
+
+class FaultyLoadMetaBuffers(_LoaderBackend):
+    """torchtitan #3775: meta-device build + to_empty; non-persistent buffers left as garbage."""
+
+    def faulty_load(self, sd, model, dtype, device):
+        with torch.device("meta"):
+            built = tc.MODELS[model][0]()
+        built = built.to_empty(device=device)
+        built._apply(lambda t: t.to(dtype=getattr(torch, dtype)) if t.is_floating_point() else t)
+        for t in list(built.parameters()) + list(built.buffers()):
+            _garbage(t)
+        if hasattr(built, "tie_weights"):
+            built.tie_weights()
+        built.load_state_dict(sd, strict=True)
+        return built
+
+
+PROVIDERS = providers(
+    faulty_resume_reseed=FaultyResumeReseed,
+    faulty_resume_no_rng=FaultyResumeNoRng,
+    faulty_resume_epoch0=FaultyResumeEpoch0,
+    faulty_load_garbage=FaultyLoadGarbage,
+    faulty_load_untied=FaultyLoadUntied,
+    faulty_load_meta_buffers=FaultyLoadMetaBuffers,
+)
