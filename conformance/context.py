@@ -17,6 +17,7 @@ from .stats import design
 from .stats.verdict import Verdict
 
 USER_PROPERTY = "conformance_verdicts"
+ATTACHMENT_PROPERTY = "conformance_attachment"
 
 
 class CheckFailed(AssertionError):
@@ -50,6 +51,10 @@ class CheckContext:
             parts.append(part)
             total += part.size
         return np.concatenate(parts)[:want]
+
+    def attach(self, name: str, data: dict) -> None:
+        """Attach JSON-able data for the report (e.g. an audit's per-parameter table); never a verdict."""
+        self._user_properties.append((ATTACHMENT_PROPERTY, {name: data}))
 
     def expect(self, verdicts: Verdict | list[Verdict], label: str = "") -> None:
         """Record ``verdicts`` and raise :class:`CheckFailed` if any failed."""

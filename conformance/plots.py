@@ -57,3 +57,19 @@ def error_map_figure(x: list[float], err: list[float], nan_x: list[float], title
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return _data_uri(fig)
+
+
+def depth_figure(fits: list[dict], title: str) -> str:
+    """Observed std per layer (with standard errors) against the expected curve, one series per rule."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for i, f in enumerate(fits):
+        color = f"C{i % 10}"
+        ax.errorbar(f["layers"], f["observed_std"], yerr=f.get("stderr") or None, fmt="o", ms=4, color=color,
+                    label=f"{f['rule']} observed")
+        ax.plot(f["layers"], f["expected_std"], "-", color=color, alpha=0.6, label=f"{f['rule']} expected")
+    ax.set_xlabel("layer_id", fontsize=8)
+    ax.set_ylabel("std", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6)
+    ax.set_title(title, fontsize=9)
+    return _data_uri(fig)

@@ -26,7 +26,7 @@ from backends import registry
 from backends.base import FLOAT_DTYPES, BackendUnavailable, ConformanceError, UnsupportedOperation
 
 from . import known_failures as kf
-from .context import USER_PROPERTY, CheckContext
+from .context import ATTACHMENT_PROPERTY, USER_PROPERTY, CheckContext
 from .seeding import DEFAULT_MASTER_SEED, derive_seed
 from .stats import design
 
@@ -259,9 +259,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if outcome is None:
         return
     verdicts = [v for k, vs in report.user_properties if k == USER_PROPERTY for v in vs]
+    attachments = {name: data for k, d in report.user_properties if k == ATTACHMENT_PROPERTY
+                   for name, data in d.items()}
     _COLLECTED.append({**meta, "nodeid": report.nodeid, "outcome": outcome, "when": report.when,
                        "duration": report.duration, "verdicts": verdicts, "longrepr": _short_repr(report),
-                       "known_failure": getattr(report, "wasxfail", "") or ""})
+                       "known_failure": getattr(report, "wasxfail", "") or "", "attachments": attachments})
 
 
 _COLLECTED: list[dict] = []

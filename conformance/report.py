@@ -85,6 +85,22 @@ def _contracts(results: dict) -> list[dict]:
     return rows
 
 
+def _audits(records: list[dict]) -> list[dict]:
+    """Model-init audits attached by the model_init checks: per-tensor rows and a depth figure."""
+    out = []
+    for r in records:
+        audit = (r.get("attachments") or {}).get("audit")
+        if not audit:
+            continue
+        figure = None
+        if audit.get("depth"):
+            from .plots import depth_figure
+
+            figure = depth_figure(audit["depth"], f"{audit['spec']} ({audit['device_init']}) on {r['backend']}")
+        out.append({"record": r, "audit": audit, "figure": figure})
+    return out
+
+
 def render_html(results: dict, named_table: list[dict] | None = None) -> str:
     records = results["records"]
     columns, areas, counts = matrix(records)
@@ -101,4 +117,17 @@ def render_html(results: dict, named_table: list[dict] | None = None) -> str:
             named_table = []
     return _ENV.get_template("report.html.j2").render(
         results=results, columns=columns, areas=areas, counts=counts, problems=problems, symbol=SYMBOL,
-        contracts=_contracts(results), named_table=named_table or [])
+        contracts=_contracts(results), named_table=named_table or [], audits=_audits(records),
+        mutation=_mutation_score())
+
+
+def _mutation_score() -> dict | None:
+    """``reports/mutation_score.json`` when it exists (written by tools/mutation_score.py)."""
+    import json
+    from pathlib import Path
+
+    path = Path("reports/mutation_score.json")
+    try:
+        return json.loads(path.read_text()) if path.exists() else None
+    except (OSError, ValueError):
+        return None

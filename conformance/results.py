@@ -52,6 +52,7 @@ def make_record(raw: dict) -> dict:
         "duration": round(raw["duration"], 4), "verdicts": verdicts,
         "detail": raw["longrepr"] if raw["outcome"] in ("failed", "error", "xfailed") else "",
         "known_failure": raw.get("known_failure", ""),
+        "attachments": raw.get("attachments", {}),
     }
 
 

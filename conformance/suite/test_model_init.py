@@ -42,4 +42,18 @@ def test_reference_model_init(backend, conformance, spec, factory, config, devic
     """Every parameter, buffer, tie and depth profile of a reference model matches its spec."""
     report = audit(factory, spec, device_init=device_init, init=init, config=config, seed=conformance.seed,
                    adapter=backend, alpha=conformance.alpha)
+    conformance.attach("audit", audit_summary(report))
     conformance.expect(report.verdicts(), label=f"{spec} {device_init}")
+
+
+def audit_summary(report) -> dict:
+    """What the report's audit section shows: one row per tensor and the std-vs-depth fits."""
+    d = report.to_dict()
+    rows = [{k: t.get(k) for k in ("name", "kind", "status", "rule", "rule_where", "layer_id", "expected", "observed",
+                                   "message")} for t in d["tensors"]]
+    for row in rows:
+        row["observed"] = {k: v for k, v in (row["observed"] or {}).items() if not isinstance(v, (list, dict))}
+    depth = [{k: f.get(k) for k in ("rule", "layers", "observed_std", "expected_std", "stderr", "fit", "expected_fit")}
+             for f in d["depth"]]
+    return {"spec": d["spec"], "factory": d["factory"], "device_init": d["device_init"], "counts": d["counts"],
+            "tensors": rows, "depth": depth}
