@@ -36,7 +36,8 @@ def conformance(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     _install(session)
-    session.run("pytest", "-q", "-n", "2", "--benchmark-disable", *session.posargs)
+    # benchmarks run in the serial `bench` session only
+    session.run("pytest", "-q", "-n", "2", "--ignore=tests/bench", *session.posargs)
 
 
 @nox.session(python="3.11")
