@@ -68,3 +68,43 @@ def expected_module(module: str, **config) -> dict[str, Expectation | Exact]:
             "num_batches_tracked": Exact("constant", f"{module}.num_batches_tracked: 0", 0.0),
         }
     raise ValueError(f"no default-init expectation written for module {module!r}")
+
+
+# -- other frameworks' own defaults where they differ from torch's ------------------------------------------------
+#: Marks a parameter or buffer the framework's layer does not have at all.
+ABSENT = Exact("absent", "the framework's layer has no such parameter or buffer")
+_MLX_CONV_SRC = "mlx 0.32.4 python/mlx/nn/layers/convolution.py and convolution_transpose.py (no docstring states it)"
+
+
+def framework_default(framework: str, module: str, param: str, **config) -> tuple[Expectation | Exact, str] | None:
+    """A framework's own default for ``module.param`` where it differs from torch's documented one, with the
+    sentence saying so (shown as ``observed["convention"]``); ``None`` where torch's rule is the framework's too.
+
+    MLX: ``nn.Linear`` documents torch's U(-k, k), k = 1/sqrt(input_dims); its convolutions draw the weight from
+    U(-s, s), s = sqrt(1/(C_in/groups * prod(kernel))) (torch's rule for ConvNd) but set the bias to zeros; its
+    transposed convolutions use s = sqrt(1/(C_in * prod(kernel))) (torch: groups/(C_out * prod(kernel)));
+    ``nn.Embedding`` draws N(0, 1/dims) (python/mlx/nn/layers/embedding.py: ``scale = math.sqrt(1 / dims)``).
+    Candle's Python ``nn.Linear`` and ``nn.Embedding`` document torch's rules (its docstrings are torch's).
+    """
+    if framework != "mlx":
+        return None
+    if module.startswith("BatchNorm") and param == "num_batches_tracked":
+        return (ABSENT, "mlx.nn.BatchNorm keeps no num_batches_tracked buffer (torch bookkeeping only)")
+    if module.startswith("Conv") and param == "bias":
+        return (Exact("constant", f"mlx.nn.{module}.bias: zeros", 0.0),
+                f"MLX initializes {module}.bias to zeros ({_MLX_CONV_SRC}); torch draws U(-sqrt(k), sqrt(k))")
+    if module.startswith("ConvTranspose") and param == "weight":
+        dims = int(module[-2])
+        kernel = _kernel(config["kernel_size"], dims)
+        k = 1.0 / (config["in_channels"] * math.prod(kernel))
+        return (_uniform_sqrt_k(k, f"mlx.nn.{module}.weight, k = 1/(C_in*prod(kernel_size)) = "
+                                   f"1/({config['in_channels']}*{math.prod(kernel)})"),
+                f"MLX scales {module}.weight by C_in*prod(kernel) ({_MLX_CONV_SRC}); "
+                "torch by C_out*prod(kernel)/groups")
+    if module == "Embedding" and param == "weight":
+        dim = config["embedding_dim"]
+        return (Expectation(R.normal(0.0, math.sqrt(1.0 / dim)), f"mlx.nn.Embedding.weight: N(0, 1/dims) = "
+                                                                   f"N(0, 1/{dim})"),
+                "MLX draws Embedding.weight from N(0, 1/dims) (mlx 0.32.4 python/mlx/nn/layers/embedding.py: "
+                "scale = math.sqrt(1 / dims)); torch from N(0, 1)")
+    return None

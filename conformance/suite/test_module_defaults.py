@@ -7,7 +7,7 @@ import pytest
 
 from conformance import expect
 from conformance.specs.init_schemes import Exact
-from conformance.specs.module_defaults import expected_module
+from conformance.specs.module_defaults import ABSENT, expected_module, framework_default
 
 pytestmark = [pytest.mark.requires("modules")]
 
@@ -37,13 +37,24 @@ def _id(module, config, param):
 def test_random_default(backend, dtype, conformance, module, config, param):
     """Random default init of a parameter matches the documented distribution."""
     want = expected_module(module, **config)[param]
+    own = framework_default(backend.framework, module, param, **config)
+    convention = ""
+    if own is not None:  # the framework's own default differs from torch's: check that one, and say so
+        want, convention = own
     padding = config.get("padding_idx")
 
     def one():
         w = backend.module_params(module, dtype, **config)[param]
         return np.delete(w, padding, axis=0) if padding is not None else w
 
-    conformance.expect(expect.distribution(conformance.draw(one), want, dtype, conformance.alpha))
+    if isinstance(want, Exact):
+        verdicts = [expect.exact(one(), want, dtype)]
+    else:
+        verdicts = expect.distribution(conformance.draw(one), want, dtype, conformance.alpha)
+    for v in verdicts:
+        if convention:
+            v.observed["convention"] = convention
+    conformance.expect(verdicts)
 
 
 EXACT = [
@@ -61,10 +72,16 @@ EXACT = [
 def test_deterministic_default(backend, dtype, conformance, module, config):
     """Deterministic defaults (ones, zeros, the padding row) hold exactly; nothing unexpected is left out."""
     params = backend.module_params(module, dtype, **config)
-    verdicts = []
+    verdicts, absent_note = [], []
     for name, want in expected_module(module, **config).items():
         if not isinstance(want, Exact):
             continue
+        own = framework_default(backend.framework, module, name, **config)
+        if own is not None:
+            if own[0] is ABSENT:
+                absent_note.append(own[1])
+                continue
+            want = own[0]
         if name == "weight[padding_idx]":
             value = params["weight"][config["padding_idx"]]
         elif name not in params:
@@ -76,4 +93,7 @@ def test_deterministic_default(backend, dtype, conformance, module, config):
             value = params[name]
         verdicts.append(expect.exact(value, want, dtype))
         verdicts[-1].observed["what"] = name
+    for v in verdicts:
+        if absent_note:
+            v.observed["convention"] = "; ".join(absent_note)
     conformance.expect(verdicts)

@@ -1,0 +1,401 @@
+"""The JAX adapter: ``jax:cpu`` and ``jax:gpu`` (``jax.random``, ``jax.nn.initializers``, ``jax.nn`` + ``jax.vjp``).
+
+Contract
+--------
+* ``import jax`` happens lazily (in :meth:`JaxProvider.probe` and in the adapter), so importing this module
+  never fails when JAX is absent; the probe's reason names the extra to install.
+* Creating the adapter turns on ``jax_enable_x64`` (process-wide) so that float64 arrays exist.
+* **Seeds.** JAX has no global random state: every sampler takes an explicit key. The adapter holds one key,
+  ``seed(s)`` sets it to ``jax.random.PRNGKey(s)`` and every draw splits it (``key, sub = split(key)``) and
+  draws with ``sub``; a fresh adapter starts at ``PRNGKey(0)`` (contract ``unseeded``: deterministic).
+  ``rng_state`` is the key's bytes; :meth:`JaxBackend.generator` is another key holder, split the same way, so
+  ``generator(s)`` draws what ``seed(s)`` draws (contract ``generator_seeding``).
+* **Layout.** ``jax.nn.initializers`` default to ``in_axis=-2, out_axis=-1``: dense ``(in, out)``, convolution
+  ``(*kernel, in, out)`` (:mod:`backends.layouts` layout ``"io"``). Canonical shapes are translated before the
+  call and results transposed back; the initializers compute the fans on the framework's own default axes.
+* :meth:`JaxBackend.init` maps ``torch.nn.init`` names onto ``jax.nn.initializers`` only where the distribution
+  is the same: ``xavier_*``/``kaiming_*`` -> ``variance_scaling(gain**2, mode, "uniform"|"normal")`` (gain from
+  the ``calculate_gain`` table: JAX has none), ``trunc_normal(std, a, b)`` -> ``truncated_normal(std, a/std,
+  b/std)``, ``uniform(0, b)`` -> ``uniform(b)``, ``normal(0, std)`` -> ``normal(std)``, ``orthogonal``,
+  ``constant``/``zeros``/``ones``. Everything else raises :class:`UnsupportedOperation` with the reason.
+  :meth:`JaxBackend.named_init` calls JAX's own names with JAX's defaults (``he_normal`` is truncated there).
+* JAX has no layer modules (those live in flax, haiku, equinox), no dropout and no ``calculate_gain``.
+* Activations: ``jax.nn`` functions; the derivative is ``jax.vjp`` with a cotangent of ones, compiled with
+  ``jax.jit`` (one cached function per activation; inputs are padded to power-of-two lengths so a handful of
+  compiled shapes serve every call).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import platform
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import dtypes as D
+from . import layouts
+from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
+
+LAYOUT = "io"
+DEFAULT_SEED = 0
+EXTRA = "pip install 'dl-conformance[jax]'"
+
+#: JAX's own initializer names that :meth:`JaxBackend.named_init` calls (``jax.nn.initializers``).
+NAMED = ("variance_scaling", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal",
+         "lecun_uniform", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
+         "truncated_normal", "normal", "uniform", "orthogonal", "constant", "zeros", "ones")
+#: Initializers that are factories taking only keyword parameters and then ``(key, shape, dtype)``.
+_FAN_BASED = {"variance_scaling", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal",
+              "lecun_uniform", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform"}
+
+
+def _jax():
+    import jax
+
+    return jax
+
+
+def _jnp():
+    import jax.numpy as jnp
+
+    return jnp
+
+
+def _jax_dtype(dtype: str):
+    return getattr(_jnp(), dtype)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A host copy of a JAX array as numpy (bfloat16 arrives as ``ml_dtypes.bfloat16``)."""
+    return np.array(x, copy=True)
+
+
+class KeyStream:
+    """A JAX key that is split on every draw: the adapter's global stream and its explicit generators."""
+
+    def __init__(self, seed: int) -> None:
+        self.key = _jax().random.PRNGKey(seed)
+
+    def manual_seed(self, seed: int) -> KeyStream:
+        self.key = _jax().random.PRNGKey(seed)
+        return self
+
+    def next(self):
+        """``key, sub = split(key)``; returns ``sub``."""
+        self.key, sub = _jax().random.split(self.key)
+        return sub
+
+
+def _gain(nonlinearity: str, a) -> float:
+    """torch's ``calculate_gain`` table (JAX has no gain function): :func:`backends.numpy_adapter.calculate_gain`."""
+    from .numpy_adapter import calculate_gain
+
+    return calculate_gain(nonlinearity, a)
+
+
+_ACTIVATIONS = ("silu", "sigmoid", "gelu", "gelu_tanh", "softplus", "tanh", "mish", "relu", "leaky_relu")
+
+
+def _activation_fn(name: str, params: tuple):
+    jax, jnp = _jax(), _jnp()
+    p = dict(params)
+    table = {
+        "silu": jax.nn.silu, "sigmoid": jax.nn.sigmoid,
+        "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+        "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+        "softplus": jax.nn.softplus, "tanh": jnp.tanh, "mish": jax.nn.mish, "relu": jax.nn.relu,
+        "leaky_relu": lambda x: jax.nn.leaky_relu(x, negative_slope=p.get("negative_slope", 0.01)),
+    }
+    if name == "softplus" and p.get("beta", 1.0) != 1.0:
+        raise UnsupportedOperation("jax.nn.softplus has no beta parameter")
+    extra = set(p) - ({"negative_slope"} if name == "leaky_relu" else {"beta"} if name == "softplus" else set())
+    if extra:
+        raise TypeError(f"{name} takes no parameters {sorted(extra)}")
+    return table[name]
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(name: str, params: tuple):
+    """``jit(x -> (f(x), vjp(f, x)(ones)))``, cached per activation and parameters."""
+    key = (name, params)
+    if key not in _COMPILED:
+        jax, jnp = _jax(), _jnp()
+        if name == "swiglu":
+            def run(x, y):
+                out, vjp = jax.vjp(lambda a, b: jax.nn.silu(a) * b, x, y)
+                gx, gy = vjp(jnp.ones_like(out))
+                return out, gx, gy
+        else:
+            fn = _activation_fn(name, params)
+
+            def run(x):
+                out, vjp = jax.vjp(fn, x)
+                (g,) = vjp(jnp.ones_like(out))
+                return out, g
+        _COMPILED[key] = jax.jit(run)
+    return _COMPILED[key]
+
+
+def _bucket(n: int) -> int:
+    return max(64, 1 << max(n - 1, 0).bit_length())
+
+
+class JaxBackend(Backend):
+    """JAX on one device (``cpu`` or ``gpu``)."""
+
+    framework = "jax"
+    dtypes = frozenset(FLOAT_DTYPES)
+    capabilities = frozenset({"seed", "sample", "init", "named_init", "activations", "autograd", "rng_state",
+                              "generators"})
+    contracts = {
+        "unseeded": Contract(
+            "unseeded", f"deterministic: JAX has no global random state; the adapter's key starts at "
+                        f"jax.random.PRNGKey({DEFAULT_SEED}) in every process until seed() replaces it",
+            "JAX docs, 'Pseudorandom numbers' (jax.readthedocs.io/en/latest/random-numbers.html): 'JAX avoids "
+            "implicit global random state, and instead tracks state explicitly via a random key'; "
+            "backends/jax_adapter.py: KeyStream", value="deterministic"),
+        "generator_seeding": Contract(
+            "generator_seeding", "seed(s) and generator(s) both start a KeyStream at PRNGKey(s) and split it per "
+                                 "draw: the same stream", "backends/jax_adapter.py: KeyStream", value="matches_global"),
+        "seed_mapping": Contract(
+            "seed_mapping", "seed(s) sets the adapter's key to jax.random.PRNGKey(s); each draw splits it "
+                            "(key, sub = jax.random.split(key)) and draws with sub",
+            "backends/jax_adapter.py"),
+        "layout": Contract(
+            "layout", "jax.nn.initializers default to in_axis=-2, out_axis=-1: dense (in, out), conv "
+                      "(*kernel, in, out); canonical (out, in, *kernel) is translated both ways",
+            "jax._src.nn.initializers._compute_fans (jax 0.4-0.10)"),
+    }
+
+    def __init__(self, device: str) -> None:
+        jax = _jax()
+        jax.config.update("jax_enable_x64", True)
+        self.device = device
+        self._device = jax.devices(device)[0]
+        self._stream = KeyStream(DEFAULT_SEED)
+
+    def versions(self) -> dict[str, str]:
+        jax = _jax()
+        import jaxlib
+
+        return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
+                "device": getattr(self._device, "device_kind", str(self._device)) if self.device != "cpu"
+                else platform.processor() or platform.machine()}
+
+    @contextlib.contextmanager
+    def _on_device(self):
+        with _jax().default_device(self._device):
+            yield
+
+    # -- randomness ----------------------------------------------------------------------------------------------
+    def seed(self, seed: int) -> None:
+        """The adapter's key becomes ``jax.random.PRNGKey(seed)``."""
+        self._stream = KeyStream(int(seed))
+
+    def generator(self, seed: int | None = None) -> KeyStream:
+        """A new :class:`KeyStream` at ``PRNGKey(seed)`` (``PRNGKey(0)`` when None)."""
+        return KeyStream(DEFAULT_SEED if seed is None else int(seed))
+
+    def rng_state(self, generator: KeyStream | None = None) -> bytes:
+        """The raw key (two uint32) of the global stream or of ``generator``."""
+        stream = self._stream if generator is None else generator
+        return np.asarray(stream.key).tobytes()
+
+    def set_rng_state(self, state: bytes, generator: KeyStream | None = None) -> None:
+        stream = self._stream if generator is None else generator
+        raw = np.frombuffer(bytes(state), dtype=np.uint32)
+        if raw.size != 2:
+            raise ValueError(f"a JAX PRNGKey state is 8 bytes, got {len(state)}")
+        stream.key = _jnp().asarray(raw.copy())
+
+    @contextlib.contextmanager
+    def fork_rng(self):
+        saved = self.rng_state()
+        try:
+            yield
+        finally:
+            self.set_rng_state(saved)
+
+    def device_draws(self, shape: Sequence[int]) -> dict[str, np.ndarray]:
+        with self._on_device():
+            return {str(self._device): to_numpy(_jax().random.normal(self._stream.next(), tuple(shape),
+                                                                     _jnp().float32))}
+
+    def sample(self, dist: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
+        """``jax.random.uniform(minval=a, maxval=b)``, ``normal`` (scaled: ``mean + std * normal``),
+        ``truncated_normal`` (``mean + std * truncated_normal((a-mean)/std, (b-mean)/std)``), ``rand``, ``randn``."""
+        self.require_dtype(dtype)
+        generator = params.pop("generator", None)
+        stream = self._stream if generator is None else generator
+        jax, dt, shape = _jax(), _jax_dtype(dtype), tuple(int(s) for s in shape)
+        with self._on_device():
+            if dist in ("rand", "randn"):
+                if params:
+                    raise TypeError(f"{dist} takes no parameters, got {sorted(params)}")
+                fn = jax.random.uniform if dist == "rand" else jax.random.normal
+                return to_numpy(fn(stream.next(), shape, dt))
+            if dist == "uniform":
+                a, b = params.pop("a", 0.0), params.pop("b", 1.0)
+                _no_more(params, dist)
+                return to_numpy(jax.random.uniform(stream.next(), shape, dt, minval=a, maxval=b))
+            if dist == "normal":
+                mean, std = params.pop("mean", 0.0), params.pop("std", 1.0)
+                _no_more(params, dist)
+                x = jax.random.normal(stream.next(), shape, dt)
+                return to_numpy(x if (mean, std) == (0.0, 1.0) else mean + std * x)
+            if dist == "trunc_normal":
+                mean, std = params.pop("mean", 0.0), params.pop("std", 1.0)
+                a, b = params.pop("a", -2.0), params.pop("b", 2.0)
+                _no_more(params, dist)
+                x = jax.random.truncated_normal(stream.next(), (a - mean) / std, (b - mean) / std, shape, dt)
+                return to_numpy(x if (mean, std) == (0.0, 1.0) else mean + std * x)
+        raise UnsupportedOperation(f"{self.spec} has no sampler {dist!r}")
+
+    # -- initializers --------------------------------------------------------------------------------------------
+    def _call(self, initializer, shape: Sequence[int], dtype: str) -> np.ndarray:
+        """``initializer(key, framework_shape, dtype)``, transposed back to canonical."""
+        shape = tuple(int(s) for s in shape)
+        with self._on_device():
+            x = initializer(self._stream.next(), layouts.to_framework_shape(shape, LAYOUT), _jax_dtype(dtype))
+        return layouts.from_framework(to_numpy(x), LAYOUT)
+
+    def init(self, scheme: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
+        """A ``torch.nn.init`` scheme through the ``jax.nn.initializers`` function with the same distribution."""
+        self.require_dtype(dtype)
+        inits = _jax().nn.initializers
+        p = dict(params)
+        if scheme in ("xavier_uniform", "xavier_normal"):
+            gain = p.pop("gain", 1.0)
+            _no_more(p, scheme)
+            dist = "uniform" if scheme.endswith("uniform") else "normal"
+            return self._call(inits.variance_scaling(gain**2, "fan_avg", dist), shape, dtype)
+        if scheme in ("kaiming_uniform", "kaiming_normal"):
+            a, mode, nonlinearity = p.pop("a", 0), p.pop("mode", "fan_in"), p.pop("nonlinearity", "leaky_relu")
+            _no_more(p, scheme)
+            if mode not in ("fan_in", "fan_out"):
+                raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+            dist = "uniform" if scheme.endswith("uniform") else "normal"
+            return self._call(inits.variance_scaling(_gain(nonlinearity, a) ** 2, mode, dist), shape, dtype)
+        if scheme == "uniform":
+            a, b = p.pop("a", 0.0), p.pop("b", 1.0)
+            _no_more(p, scheme)
+            if a != 0.0:
+                raise UnsupportedOperation("jax.nn.initializers.uniform(scale) draws U[0, scale): no lower bound "
+                                           f"(asked for a={a:g})")
+            return self._call(inits.uniform(b), shape, dtype)
+        if scheme in ("normal", "trunc_normal"):
+            mean, std = p.pop("mean", 0.0), p.pop("std", 1.0)
+            if mean != 0.0:
+                jax_name = "normal" if scheme == "normal" else "truncated_normal"
+                raise UnsupportedOperation(f"jax.nn.initializers.{jax_name} has mean 0 only (asked for mean={mean:g})")
+            if scheme == "normal":
+                _no_more(p, scheme)
+                return self._call(inits.normal(std), shape, dtype)
+            a, b = p.pop("a", -2.0), p.pop("b", 2.0)
+            _no_more(p, scheme)
+            # jax's lower/upper are in units of stddev ("applied before the output is multiplied by the stddev")
+            return self._call(inits.truncated_normal(std, lower=a / std, upper=b / std), shape, dtype)
+        if scheme in ("constant", "zeros", "ones"):
+            init = inits.constant(p.pop("val")) if scheme == "constant" else getattr(inits, scheme)
+            _no_more(p, scheme)
+            return self._call(init, shape, dtype)
+        if scheme == "orthogonal":
+            gain = p.pop("gain", 1.0)
+            _no_more(p, scheme)
+            if len(shape) < 2:
+                raise ValueError("Only tensors with 2 or more dimensions are supported")
+            if math.prod(shape) == 0:
+                return np.empty(tuple(shape), D.numpy_dtype(dtype))
+            try:
+                return self._call(inits.orthogonal(scale=gain), shape, dtype)
+            except NotImplementedError as exc:  # jaxlib's LAPACK QR has no float16/bfloat16 kernel
+                raise UnsupportedOperation(f"{self.spec}: jax.nn.initializers.orthogonal in {dtype}: jaxlib LAPACK "
+                                           f"QR is not implemented for it ({exc!r})") from exc
+        raise UnsupportedOperation(f"jax.nn.initializers has no equivalent of torch.nn.init.{scheme}_")
+
+    def named_schemes(self) -> tuple[str, ...]:
+        inits = _jax().nn.initializers
+        return tuple(n for n in NAMED if hasattr(inits, n))
+
+    def named_init(self, name: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
+        """``jax.nn.initializers.<name>(**params)`` on the JAX-layout shape (default in/out axes)."""
+        self.require_dtype(dtype)
+        if name not in self.named_schemes():
+            raise UnsupportedOperation(f"jax {_jax().__version__} has no jax.nn.initializers.{name}")
+        factory = getattr(_jax().nn.initializers, name)
+        initializer = factory if name in ("zeros", "ones") else factory(**params)
+        return self._call(initializer, shape, dtype)
+
+    # -- activations ---------------------------------------------------------------------------------------------
+    def activation(self, name: str, x: np.ndarray, dtype: str, **params) -> tuple[np.ndarray, np.ndarray]:
+        """``jax.nn.<name>`` and ``jax.vjp`` with a cotangent of ones, jitted, computed in ``dtype``."""
+        if name not in _ACTIVATIONS:
+            raise UnsupportedOperation(f"{self.spec} has no activation {name!r}")
+        self.require_dtype(dtype)
+        params.pop("layout", None)  # JAX arrays have no strides: every layout is the same array
+        fn = _compiled(name, tuple(sorted(params.items())))
+        out, grad = self._run(fn, [x], dtype)
+        return out, grad
+
+    def activation2(self, name: str, x: np.ndarray, y: np.ndarray, dtype: str,
+                    **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``swiglu``: ``jax.nn.silu(x) * y`` (JAX has no swiglu) and both partials from ``jax.vjp``."""
+        if name != "swiglu":
+            raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
+        self.require_dtype(dtype)
+        params.pop("layout", None)
+        if params:
+            raise TypeError(f"swiglu takes no parameters, got {sorted(params)}")
+        return self._run(_compiled("swiglu", ()), [x, y], dtype)
+
+    def _run(self, fn, inputs: list[np.ndarray], dtype: str) -> tuple[np.ndarray, ...]:
+        """Flatten and zero-pad the inputs to a power-of-two length, run ``fn``, cut and reshape the outputs."""
+        dt = D.numpy_dtype(dtype)
+        arrays = [np.asarray(a).astype(dt) for a in inputs]
+        shape, n = arrays[0].shape, arrays[0].size
+        size = _bucket(n)
+        padded = []
+        for a in arrays:
+            buf = np.zeros(size, dt)
+            buf[:n] = a.ravel()
+            padded.append(buf)
+        with self._on_device():
+            outs = fn(*[_jnp().asarray(p) for p in padded])
+        return tuple(to_numpy(o)[:n].reshape(shape) for o in outs)
+
+
+def _no_more(params: dict, what: str) -> None:
+    if params:
+        raise TypeError(f"{what}: unexpected parameters {sorted(params)}")
+
+
+class JaxProvider(Provider):
+    """JAX on ``cpu`` and ``gpu``; :meth:`probe` never raises."""
+
+    def probe(self, device: str) -> Availability:
+        try:
+            import jax
+        except Exception as exc:  # noqa: BLE001 - any import failure means unavailable
+            return Availability(False, f"jax is not installed ({EXTRA}): {exc!r}")
+        if device not in self.devices:
+            return Availability(False, f"jax has no device {device!r}")
+        try:
+            jax.devices(device)
+        except Exception as exc:  # noqa: BLE001 - no such platform here
+            return Availability(False, f"jax {jax.__version__} has no {device} platform here: {exc}")
+        return Availability(True)
+
+    def _create(self, device: str) -> Backend:
+        return JaxBackend(device)
+
+
+PROVIDER = JaxProvider(
+    framework="jax",
+    devices=("cpu", "gpu"),
+    description="JAX (jax.random with explicit keys, jax.nn.initializers, jax.nn activations with jax.vjp)",
+    extra="jax",
+)
