@@ -109,12 +109,9 @@ def render_html(results: dict, named_table: list[dict] | None = None) -> str:
         problems.append({"record": r, "figure": _figure(r) if i < MAX_PLOTS else None,
                          "error_maps": _error_maps(r) if i < MAX_PLOTS else [], "moments": _moments(r)})
     if named_table is None:
-        try:
-            from .named_table import table_rows
+        from .named_table import COLUMNS, _fmt, rows
 
-            named_table = table_rows(records)
-        except ImportError:
-            named_table = []
+        named_table = [{c.replace("_", " "): _fmt(r.get(c)) for c in COLUMNS} for r in rows(records)]
     return _ENV.get_template("report.html.j2").render(
         results=results, columns=columns, areas=areas, counts=counts, problems=problems, symbol=SYMBOL,
         contracts=_contracts(results), named_table=named_table or [], audits=_audits(records),
