@@ -1,6 +1,7 @@
 """nox sessions. CPU installs use constraints-cpu.txt so torch resolves to the CPU build.
 
-    conformance   run the conformance suite on every backend present; writes reports/index.html
+    conformance   the conformance suite per framework extra (torch with the numpy reference, jax, mlx, candle),
+                  then `merge`: one report of every backend present in reports/index.html
     tests         our own tests (statistics, plugin, CLI, faulty adapters, calibration)
     lint          ruff
     golden        conformance golden verify (golden files valid, fingerprints unchanged)
@@ -22,20 +23,50 @@ CONSTRAINTS = ["-c", "constraints-cpu.txt"]
 
 
 def _install(session: nox.Session, extras: str = "torch,dev") -> None:
-    session.install(*CONSTRAINTS, "-e", f".[{extras}]")
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".")
+
+
+#: Backend specs each framework extra brings (numpy:cpu, the reference, runs with torch). Unavailable devices are
+#: asked for explicitly, so the report states why they were skipped.
+EXTRAS = {
+    "torch": ["numpy:cpu", "torch:cpu", "torch:cuda", "torch:mps"],
+    "jax": ["jax:cpu", "jax:gpu"],
+    "mlx": ["mlx:cpu", "mlx:gpu"],
+    "candle": ["candle:cpu", "candle:cuda", "candle:metal"],
+}
 
 
 @nox.session(python="3.11")
-def conformance(session: nox.Session) -> None:
-    """Every available backend; reports in reports/ (results.json, junit.xml, index.html)."""
-    _install(session, "torch,checkpoint")
+@nox.parametrize("extra", list(EXTRAS))
+def conformance(session: nox.Session, extra: str) -> None:
+    """The conformance suite for one framework extra (reports/<extra>/); `merge` then combines every extra's
+    results into reports/index.html. `nox -s conformance` runs all extras; `nox -s "conformance(extra='jax')"` one."""
+    _install(session, "torch,checkpoint" if extra == "torch" else extra)
+    session.notify("merge")
     session.run("conformance", "backends")
-    session.run("conformance", "run", "--report-dir", "reports", *session.posargs)
+    specs = [arg for spec in EXTRAS[extra] for arg in ("--backend", spec)]
+    session.run("conformance", "run", "-n", "auto", "--report-dir", f"reports/{extra}", *specs, *session.posargs)
+
+
+@nox.session(python="3.11")
+def merge(session: nox.Session) -> None:
+    """One matrix from every reports/<extra>/results.json present -> reports/{results.json,index.html}."""
+    _install(session, "")
+    import pathlib
+
+    found = [str(p) for p in sorted(pathlib.Path("reports").glob("*/results.json")) if p.parent.name in EXTRAS]
+    if not found:
+        session.error("no reports/<extra>/results.json: run `nox -s conformance` first")
+    if len(found) == 1:
+        session.run("conformance", "report", found[0], "-o", "reports")
+        session.run("python", "-c", f"import shutil; shutil.copy({found[0]!r}, 'reports/results.json')")
+    else:
+        session.run("conformance", "report", "merge", *found, "-o", "reports")
 
 
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    _install(session)
+    _install(session, "all,dev")  # every framework, so the adapter and layout tests run rather than skip
     # benchmarks run in the serial `bench` session only
     session.run("pytest", "-q", "-n", "2", "--ignore=tests/bench", *session.posargs)
 

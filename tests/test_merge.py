@@ -33,7 +33,7 @@ def test_merge_two_backends_into_one_matrix(tmp_path):
     assert len(merged["machines"]) == 3 and all(m["environment"] for m in merged["machines"])
     assert merged["merge"]["duplicates"] and not merged["merge"]["conflicts"]  # same seed, same verdicts
     html = (out / "index.html").read_text()
-    assert "numpy:cpu:float32" in html and "faulty-std:cpu:float32" in html and "Merged from 3 machines" in html
+    assert "numpy:cpu:float32" in html and "faulty-std:cpu:float32" in html and "Merged from 3 results files" in html
 
 
 def test_conflicting_records_are_flagged(tmp_path):
