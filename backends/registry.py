@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
+import sys
 from dataclasses import dataclass
 
 from .base import Availability, Backend, BackendUnavailable, Provider, UnknownBackendError
@@ -40,9 +42,13 @@ def register(provider: Provider) -> None:
 def load_adapter_module(path: str) -> None:
     """Import ``module`` or ``module:attr`` and register the providers it exposes.
 
-    ``attr`` (default ``PROVIDERS``) is a Provider or an iterable of them.
+    ``attr`` (default ``PROVIDERS``) is a Provider or an iterable of them. The current directory is searched
+    too, as with ``python -m``.
     """
     module_name, _, attr = path.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path:  # like `python -m`: modules in the current directory are importable
+        sys.path.append(cwd)
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - reported to the user

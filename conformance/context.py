@@ -38,6 +38,8 @@ class CheckContext:
         self.n = design.DEFAULT_N
         self.repro = repro
         self.verdicts: list[Verdict] = []
+        #: A known-failures entry restricted to some verdict tests (``tests = [...]``), set by the plugin.
+        self.known_failure = None
         self._user_properties = user_properties if user_properties is not None else []
 
     def draw(self, fn: Callable[[], np.ndarray], n: int | None = None) -> np.ndarray:
@@ -67,6 +69,11 @@ class CheckContext:
         self.verdicts.extend(batch)
         self._user_properties.append((USER_PROPERTY, [v.to_dict() for v in batch]))
         failed = [v for v in batch if not v.passed]
+        if failed and self.known_failure is not None and self.known_failure.covers({v.test for v in failed}):
+            import pytest
+
+            pytest.xfail(f"{self.known_failure.describe()} Failed here: "
+                         + "; ".join(f"[{v.test}] {v.message}" for v in failed))
         if failed:
             rule = failed[0].expected.get("rule", "")
             lines = [f"{self.check_id} on {self.spec} {self.dtype or ''}".rstrip() + (f" ({label})" if label else "")]

@@ -88,3 +88,20 @@ def test_known_failure_becomes_xfail_and_stale_entries_warn(tmp_path):
     stale = " ".join(results["stale_known_failures"])
     assert "gain/test_calculate_gain[relu]" in stale and "now passes" in stale
     assert "nothing/matches" not in stale  # a -k filtered run cannot tell whether an entry matches nothing
+
+
+def test_known_failure_restricted_to_verdicts(tmp_path):
+    """An entry with `tests = [...]` expects only those verdicts to fail: any other failing verdict is real."""
+    check = "init_schemes/test_random_scheme[uniform-m3_5]"
+    outcomes = {}
+    every = '["support", "ks", "variance", "tail_lower", "tail_upper"]'  # what a 1% wider bound fails at n = 1e6
+    for name, tests in (("support-only", '["support"]'), ("all-failing-verdicts", every)):
+        kf = tmp_path / f"{name}.toml"
+        kf.write_text(f'schema = 1\n[[failure]]\ncheck = "{check}"\nbackend = "faulty-bound:cpu"\n'
+                      f'reason = "pretend"\ntests = {tests}\nsporadic = true\n')
+        _, results = run_cli("run", "--adapters", "tests.faulty.init_adapters", "--backend", "faulty-bound:cpu",
+                             "--known-failures", str(kf), "-k", "uniform-m3_5 and float32", report_dir=tmp_path / name)
+        (rec,) = records(results, check, "faulty-bound:cpu", "float32")
+        outcomes[name] = rec["outcome"]
+        assert not results["stale_known_failures"]
+    assert outcomes == {"support-only": "failed", "all-failing-verdicts": "xfailed"}

@@ -1,0 +1,1 @@
+"""Developer tools: mutation score, calibration across seeds, power against the peer."""

@@ -1,0 +1,177 @@
+"""Calibration across master seeds: how often does the suite cry wolf on correct backends?
+
+    python tools/calibration.py run --seeds 20                      # whole default suite, numpy:cpu + torch:cpu
+    python tools/calibration.py run --seeds 20 --subset "init_schemes and float32"   # a subset (-k), faster
+    python tools/calibration.py summarize                           # -> reports/calibration.md and .json
+    python tools/calibration.py summarize --readme README.md        # also the README section
+
+``run`` calls ``conformance run --seed S --report-dir reports/calibration/S -n 2`` for each seed (known failures
+honoured: they are expected failures, not alarms), then summarizes. ``summarize`` reads every
+``reports/calibration/*/results.json``. ``nox -s calibration`` runs both (not part of the default CI).
+
+A **false alarm** is a record with outcome ``failed`` or ``error`` on a correct backend (an ``xpassed`` known
+failure is reported separately, not counted). Each run states its own designed family-wise bound
+(``summary.fwer_bound`` = statistical tests performed x alpha); under the design the number of runs with at least
+one false alarm is at most Binomial(runs, bound) in distribution, and the summary prints the probability of seeing
+as many or more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ROOT = ROOT / "reports" / "calibration"
+DEFAULT_BACKENDS = ("numpy:cpu", "torch:cpu")
+FIRST_SEED = 1000
+
+
+def seeds(n: int, first: int = FIRST_SEED) -> list[int]:
+    return list(range(first, first + n))
+
+
+def run_seed(seed: int, root: Path, subset: str | None, backends=DEFAULT_BACKENDS, workers: str = "2",
+             timeout: float = 3600) -> dict:
+    out = root / str(seed)
+    cmd = [sys.executable, "-m", "conformance", "run", "--seed", str(seed), "--report-dir", str(out), "-q"]
+    for b in backends:
+        cmd += ["--backend", b]
+    if subset:
+        cmd += ["-k", subset]
+    if workers and workers not in ("0", "1"):
+        cmd += ["-n", workers]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    secs = time.perf_counter() - t0
+    meta = {"seed": seed, "exit": proc.returncode, "wall_s": round(secs, 1), "subset": subset,
+            "command": " ".join(shlex.quote("python" if c == sys.executable else c) for c in cmd)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "calibration_run.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+def alarms(results: dict) -> list[dict]:
+    """Failed or errored records (known failures run as xfail, so they are not among them)."""
+    return [r for r in results["records"] if r["outcome"] in ("failed", "error")]
+
+
+def summarize(root: Path = DEFAULT_ROOT) -> dict:
+    per_seed = []
+    for path in sorted(root.glob("*/results.json"), key=lambda p: (len(p.parent.name), p.parent.name)):
+        res = json.loads(path.read_text())
+        meta_path = path.parent / "calibration_run.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        s = res["summary"]
+        alarm = alarms(res)
+        per_seed.append({
+            "seed": res["seed"], "checks": s["total"], "passed": s["passed"], "skipped": s["skipped"],
+            "known_failures": s["xfailed"], "known_now_passing": s["xpassed"],
+            "false_alarms": len(alarm), "alarms": [{"id": r["id"], "backend": r["backend"], "dtype": r["dtype"],
+                                                   "outcome": r["outcome"], "message": r["message"][:300]}
+                                                  for r in alarm],
+            "statistical_tests": s.get("statistical_tests", 0), "fwer_bound": s.get("fwer_bound", 0.0),
+            "duration_s": res.get("duration"), "subset": meta.get("subset"), "wall_s": meta.get("wall_s"),
+            "backends": sorted(res.get("backends", {}))})
+    runs = len(per_seed)
+    runs_with_alarm = sum(1 for p in per_seed if p["false_alarms"])
+    bound = max((p["fwer_bound"] for p in per_seed), default=0.0)
+    expected = sum(p["fwer_bound"] for p in per_seed)
+    # P(X >= observed) for X ~ Binomial(runs, worst per-run bound): small means more alarms than designed
+    p_more = float(stats.binom.sf(runs_with_alarm - 1, runs, bound)) if runs and runs_with_alarm else 1.0
+    subsets = sorted({str(p["subset"]) for p in per_seed})
+    return {"schema": 1, "runs": runs, "seeds": [p["seed"] for p in per_seed], "subsets": subsets,
+            "checks_total": sum(p["checks"] for p in per_seed),
+            "statistical_tests_total": sum(p["statistical_tests"] for p in per_seed),
+            "false_alarms_total": sum(p["false_alarms"] for p in per_seed), "runs_with_false_alarm": runs_with_alarm,
+            "designed_fwer": bound, "expected_runs_with_false_alarm": expected,
+            "p_value_at_least_observed": p_more,
+            "consistent_with_design": p_more > 1e-3,
+            "wall_s_total": round(sum(p["wall_s"] or 0 for p in per_seed), 1), "per_seed": per_seed}
+
+
+def markdown(doc: dict) -> str:
+    lines = [f"Calibration: {doc['runs']} runs (master seeds {doc['seeds'][0] if doc['seeds'] else '-'}.."
+             f"{doc['seeds'][-1] if doc['seeds'] else '-'}), selection {', '.join(doc['subsets']) or '-'} "
+             "(None = the whole default suite), correct backends only.", "",
+             "| seed | checks | passed | skipped | known failures | false alarms | statistical tests | "
+             "designed FWER bound | wall (s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for p in doc["per_seed"]:
+        lines.append(f"| {p['seed']} | {p['checks']} | {p['passed']} | {p['skipped']} | {p['known_failures']} | "
+                     f"{p['false_alarms']} | {p['statistical_tests']} | {p['fwer_bound']:.2g} | {p['wall_s']} |")
+    lines += ["", f"**Total: {doc['false_alarms_total']} false alarms in {doc['checks_total']} checks "
+                  f"({doc['statistical_tests_total']} statistical tests); {doc['runs_with_false_alarm']} of "
+                  f"{doc['runs']} runs with any false alarm.** Designed family-wise bound per run: "
+                  f"{doc['designed_fwer']:.2g} (expected runs with a false alarm at most "
+                  f"{doc['expected_runs_with_false_alarm']:.2g}); P(at least the observed count | design) = "
+                  f"{doc['p_value_at_least_observed']:.3g} -> "
+                  + ("consistent with the design." if doc["consistent_with_design"] else "**more alarms than "
+                                                                                        "designed.**")]
+    for p in doc["per_seed"]:
+        for a in p["alarms"]:
+            lines.append(f"- seed {p['seed']}: {a['outcome']} {a['id']} [{a['backend']} {a['dtype']}] {a['message']}")
+    return "\n".join(lines)
+
+
+def write(doc: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "calibration.json").write_text(json.dumps(doc, indent=1))
+    (out / "calibration.md").write_text(markdown(doc) + "\n")
+
+
+START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
+
+
+def update_readme(readme: Path, body: str) -> bool:
+    """Replace the text between the calibration markers; returns True when the file changed."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme}: markers {START} / {END} not found")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{body}\n{END}{tail}"
+    if new != text:
+        readme.write_text(new)
+        return True
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run the suite under several master seeds, then summarize")
+    r.add_argument("--seeds", type=int, default=20, help="number of master seeds (default 20)")
+    r.add_argument("--first-seed", type=int, default=FIRST_SEED)
+    r.add_argument("--subset", default=None, help="-k selection (default: the whole default suite)")
+    r.add_argument("--backend", action="append", default=None, help="default numpy:cpu and torch:cpu")
+    r.add_argument("-n", dest="workers", default="2")
+    r.add_argument("--root", default=str(DEFAULT_ROOT), help="per-seed report dirs (default reports/calibration)")
+    r.add_argument("--out", default=str(ROOT / "reports"), help="where calibration.md/.json go")
+    s = sub.add_parser("summarize", help="summarize existing per-seed results")
+    s.add_argument("--root", default=str(DEFAULT_ROOT))
+    s.add_argument("--out", default=str(ROOT / "reports"))
+    for sp in (r, s):
+        sp.add_argument("--readme", default=None, help="also write the summary between the calibration markers")
+    args = p.parse_args(argv)
+    root = Path(args.root)
+    if args.cmd == "run":
+        for seed in seeds(args.seeds, args.first_seed):
+            meta = run_seed(seed, root, args.subset, tuple(args.backend or DEFAULT_BACKENDS), args.workers)
+            print(f"seed {seed}: exit {meta['exit']}, {meta['wall_s']} s", flush=True)
+    doc = summarize(root)
+    write(doc, Path(args.out))
+    print(markdown(doc))
+    if args.readme:
+        print(("updated " if update_readme(Path(args.readme), markdown(doc)) else "unchanged ") + args.readme)
+    return 0 if doc["consistent_with_design"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""Power against the peer: PyTorch's own ``test/nn/test_init.py`` decision rule vs our distribution check.
+
+    python tools/power.py                       # -> reports/power.json, reports/power.md, reports/power.png
+    python tools/power.py --readme README.md --docs-png docs/power.png   # nox -s power: also the README table
+
+**Baseline (the peer).** ``test/nn/test_init.py`` (read from pytorch/pytorch, not copied) fills tensors of random
+shape and decides with one scipy ``kstest`` per tensor against the expected continuous distribution, passing iff
+p > 1e-4; a test case loops over the dims and fails on the first tensor that fails:
+
+* ``peer normal_/uniform_``: dims 1, 2 and 4, each dim ``random.randint(30, 50)`` (``test_normal``,
+  ``test_uniform``): the 4-D tensor holds 0.8 to 6.25 million values;
+* ``peer xavier/kaiming``: dims 2 and 4, each dim ``random.randint(20, 25)`` (``test_xavier_*``,
+  ``test_kaiming_*``): at most 390,625 values.
+
+A case is caught when any of its tensors has p <= 1e-4. Shapes are redrawn in every repetition, like theirs.
+
+**Ours.** :func:`conformance.stats.compare_distribution` at the design alpha (1e-7 per test) on n = 1e6 float32
+values: caught when any verdict fails (KS, mean, variance, tails, outliers, support, degeneracy).
+
+**Effects** (each from the exact reference, simulated with numpy): ``std`` N(0, (1+d)^2) against N(0, 1);
+``bound`` U(-(1+d), 1+d) against U(-1, 1) (a range too wide by the factor 1+d); ``shift`` N(d, 1) against N(0, 1).
+
+**Method.** Baseline power: ``--reps`` repetitions (default 200) per grid point. Tensors up to 20,000 values are
+drawn and tested with ``scipy.stats.kstest`` exactly; larger ones through their empirical CDF on 2^15 cells that are
+equiprobable under the reference (the mass outside a bounded support drawn exactly, the inside counts by the
+multinomial's normal approximation with its exact covariance, 5 to 190 expected values per cell, of which the KS
+distance only sees cumulative sums), with the KS distance bounded from above by the cell-edge maximum plus one cell,
+so the baseline's power is, if anything, overstated; the critical distance is Kolmogorov's limit K(1e-4)/sqrt(n), as
+scipy uses for large n. Our power: the analytic power of the decisive test (variance z-test for std, mean z-test for
+shift, the exact support test 1 - (1+d)^-n for bound; the battery can only add power), checked by ``--ours-reps``
+(default 10) full simulations of the battery at the grid points within a factor 2 of the threshold. The detectable
+effect is where the power first reaches 0.99 (peer: log-linear interpolation on the grid; ours: root of the
+analytic power). Wall time: median of ``--time-reps`` runs of one decision (drawing the values included; the
+peer's ``.tolist()`` included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from conformance.stats import compare_distribution, design  # noqa: E402
+from conformance.stats import reference as R  # noqa: E402
+
+START, END = "<!-- power:start -->", "<!-- power:end -->"
+PEER_P = 1e-4
+CELLS = 2 ** 15
+EXACT_MAX = 20_000
+BASELINES = {
+    "peer normal_/uniform_ (dims 1, 2, 4; 30-50 per dim)": {"dims": (1, 2, 4), "lo": 30, "hi": 50},
+    "peer xavier/kaiming (dims 2, 4; 20-25 per dim)": {"dims": (2, 4), "lo": 20, "hi": 25},
+}
+EFFECTS = {
+    "std": {"label": "std error (ratio - 1)", "grid": np.logspace(-3.5, -0.5, 16)},
+    "bound": {"label": "uniform bound error (ratio - 1)", "grid": np.logspace(-7, -1, 19)},
+    "shift": {"label": "mean shift (in std)", "grid": np.logspace(-3.5, -0.5, 16)},
+}
+
+
+# -- the effects -----------------------------------------------------------------------------------------------------
+def reference(effect: str):
+    """(reference distribution for scipy, our Reference)."""
+    if effect == "bound":
+        return stats.uniform(-1.0, 2.0), R.uniform(-1.0, 1.0)
+    return stats.norm(0.0, 1.0), R.normal(0.0, 1.0)
+
+
+def truth(effect: str, d: float):
+    """The faulty distribution with effect size d."""
+    if effect == "std":
+        return stats.norm(0.0, 1.0 + d)
+    if effect == "bound":
+        return stats.uniform(-(1.0 + d), 2.0 * (1.0 + d))
+    return stats.norm(d, 1.0)
+
+
+def draw(effect: str, d: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    if effect == "std":
+        return (1.0 + d) * rng.standard_normal(n)
+    if effect == "bound":
+        return (1.0 + d) * (2.0 * rng.random(n) - 1.0)
+    return d + rng.standard_normal(n)
+
+
+# -- the peer's rule -------------------------------------------------------------------------------------------------
+_K = float(stats.kstwobign.isf(PEER_P))
+
+
+def ks_critical(n: int) -> float:
+    """D above which the two-sided one-sample KS gives p <= 1e-4 (Kolmogorov's limit, as scipy for large n)."""
+    return _K / math.sqrt(n)
+
+
+class BinnedKS:
+    """Upper bound of the KS distance of n draws from ``truth`` vs ``ref``, through the empirical CDF on cells that
+    are equiprobable under ``ref``.
+
+    Cell counts: the mass outside a bounded support exactly (multinomial on below / inside / above), the inside
+    counts by the multinomial's normal approximation with its exact covariance (n p_j is about 10 to 100 per
+    cell for the tensor sizes used here). The distance is bounded from above by the cell-edge maximum plus one
+    cell, so the baseline's power is, if anything, overstated.
+    """
+
+    def __init__(self, ref, true, bounded: bool, cells: int = CELLS):
+        q = np.linspace(0.0, 1.0, cells + 1)
+        edges = ref.ppf(q)
+        edges[0], edges[-1] = (edges[0], edges[-1]) if bounded else (-np.inf, np.inf)
+        inner = np.clip(np.diff(true.cdf(edges)), 0.0, None)
+        self.p_in = float(inner.sum())
+        self.p_out = (float(true.cdf(edges[0])), float(true.sf(edges[-1]))) if bounded else (0.0, 0.0)
+        self.q = inner / self.p_in
+        self.sq = np.sqrt(self.q)
+        self.g = q
+
+    def distance(self, n: int, rng: np.random.Generator) -> float:
+        lo, inside, hi = rng.multinomial(n, [self.p_out[0], self.p_in, self.p_out[1]]) if any(self.p_out) \
+            else (0, n, 0)
+        z = self.sq * rng.standard_normal(self.q.size)
+        counts = inside * self.q + math.sqrt(inside) * (z - self.q * z.sum())
+        fn = (lo + np.concatenate([[0.0], np.cumsum(counts)])) / n  # empirical CDF at the inner cell edges
+        d = max(np.max(fn[1:] - self.g[:-1]), np.max(self.g[1:] - fn[:-1]))
+        return float(max(d, lo / n, hi / n))
+
+
+def peer_shapes(rng: random.Random, dims, lo: int, hi: int) -> list[tuple[int, ...]]:
+    return [tuple(rng.randint(lo, hi) for _ in range(d)) for d in dims]
+
+
+def peer_rejects(effect: str, d: float, shapes, rng: np.random.Generator, binned: BinnedKS) -> bool:
+    ref, _ = reference(effect)
+    for shape in shapes:
+        n = math.prod(shape)
+        if n <= EXACT_MAX:
+            p = stats.kstest(draw(effect, d, n, rng), ref.cdf).pvalue
+            if p <= PEER_P:
+                return True
+        elif binned.distance(n, rng) >= ks_critical(n):
+            return True
+    return False
+
+
+def peer_power(effect: str, d: float, baseline: dict, reps: int, seed: int) -> float:
+    ref, _ = reference(effect)
+    binned = BinnedKS(ref, truth(effect, d), bounded=effect == "bound")
+    rng, prng = np.random.default_rng(seed), random.Random(seed)
+    hits = sum(peer_rejects(effect, d, peer_shapes(prng, baseline["dims"], baseline["lo"], baseline["hi"]), rng,
+                            binned) for _ in range(reps))
+    return hits / reps
+
+
+def peer_decision_exact(effect: str, d: float, baseline: dict, rng: np.random.Generator, prng: random.Random) -> bool:
+    """The peer's decision exactly as it runs (values drawn, ``.tolist()``, kstest per tensor): for timing."""
+    ref, _ = reference(effect)
+    for shape in peer_shapes(prng, baseline["dims"], baseline["lo"], baseline["hi"]):
+        x = draw(effect, d, math.prod(shape), rng).astype(np.float32)
+        if stats.kstest(x.tolist(), ref.cdf).pvalue <= PEER_P:
+            return True
+    return False
+
+
+# -- our check -------------------------------------------------------------------------------------------------------
+def ours_analytic(effect: str, d: float, n: int = design.DEFAULT_N) -> float:
+    """Power of the decisive test of the battery (a lower bound of the battery's power)."""
+    if effect == "std":
+        return design.power_std(n, 1.0 + d, kurtosis=3.0)
+    if effect == "shift":
+        return design.power_mean(n, d)
+    return 1.0 - (1.0 + d) ** (-n)  # support: P(at least one of n values outside [-1, 1))
+
+
+def ours_detectable(effect: str, target: float = 0.99, n: int = design.DEFAULT_N) -> float:
+    """Effect at which the analytic power of the decisive test reaches ``target`` (root-finding, not the grid)."""
+    from scipy.optimize import brentq
+
+    return float(brentq(lambda d: ours_analytic(effect, d, n) - target, 1e-9, 1.0, xtol=1e-12, rtol=1e-6))
+
+
+def ours_rejects(effect: str, d: float, rng: np.random.Generator, n: int = design.DEFAULT_N) -> bool:
+    _, ref = reference(effect)
+    x = draw(effect, d, n, rng).astype(np.float32)
+    return not all(v.passed for v in compare_distribution(x, ref, "float32", design.ALPHA))
+
+
+def ours_empirical(effect: str, d: float, reps: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    return sum(ours_rejects(effect, d, rng) for _ in range(reps)) / reps
+
+
+# -- summaries -------------------------------------------------------------------------------------------------------
+def detectable(grid, power, target: float = 0.99) -> float | None:
+    """Smallest effect with power >= target (log-linear interpolation between grid points)."""
+    grid, power = np.asarray(grid, float), np.asarray(power, float)
+    for i, p in enumerate(power):
+        if p >= target:
+            if i == 0:
+                return float(grid[0])
+            lo, hi = np.log(grid[i - 1]), np.log(grid[i])
+            frac = (target - power[i - 1]) / (p - power[i - 1]) if p > power[i - 1] else 1.0
+            return float(np.exp(lo + frac * (hi - lo)))
+    return None
+
+
+def median_time(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def measure(reps: int = 200, ours_reps: int = 10, time_reps: int = 5, seed: int = 0, effects=None) -> dict:
+    effects = effects or list(EFFECTS)
+    doc: dict = {"schema": 1, "method": __doc__.split("**Method.**")[1].split("\n\n")[0].strip(),
+                 "reps": reps, "ours_reps": ours_reps, "time_reps": time_reps, "seed": seed,
+                 "ours_n": design.DEFAULT_N, "ours_alpha": design.ALPHA, "peer_p": PEER_P, "effects": {}}
+    for k, effect in enumerate(effects):
+        grid = EFFECTS[effect]["grid"]
+        e: dict = {"label": EFFECTS[effect]["label"], "grid": grid.tolist(), "curves": {}, "detectable": {}}
+        for j, (name, base) in enumerate(BASELINES.items()):
+            power = [peer_power(effect, float(d), base, reps, seed + 1000 * k + 100 * j + i)
+                     for i, d in enumerate(grid)]
+            e["curves"][name] = power
+            e["detectable"][name] = detectable(grid, power)
+        analytic = [ours_analytic(effect, float(d)) for d in grid]
+        e["curves"]["ours (analytic, decisive test)"] = analytic
+        ours_d = ours_detectable(effect)
+        e["detectable"]["ours"] = ours_d
+        # the full battery, simulated around our threshold (a factor 2 either side)
+        check = [float(d) for d in grid if ours_d and ours_d / 2 <= d <= ours_d * 2]
+        e["ours_empirical"] = {str(d): ours_empirical(effect, d, ours_reps, seed + 7 * i) for i, d in enumerate(check)}
+        doc["effects"][effect] = e
+    # wall time of one decision at a null-ish effect (no early exit for the peer: every tensor is tested)
+    rng, prng = np.random.default_rng(seed), random.Random(seed)
+    doc["time_s"] = {name: median_time(lambda b=base: peer_decision_exact("std", 0.0, b, rng, prng), time_reps)
+                     for name, base in BASELINES.items()}
+    doc["time_s"]["ours"] = median_time(lambda: ours_rejects("std", 0.0, rng), time_reps)
+    return doc
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "not reached"
+    return f"{x:.2g}" if x >= 1e-3 else f"{x:.1e}"
+
+
+def markdown(doc: dict) -> str:
+    names = list(BASELINES)
+    lines = ["| smallest effect detected with power 0.99 | " + " | ".join(names) + " | ours (n = 1e6, alpha 1e-7) "
+             "| peer / ours |", "|---|" + "---|" * (len(names) + 2)]
+    for e in doc["effects"].values():
+        ours = e["detectable"]["ours"]
+        peer = [e["detectable"][n] for n in names]
+        ratio = " / ".join((f"{p / ours:.0f}x" if p / ours >= 10 else f"{p / ours:.1f}x") if p and ours else "-"
+                          for p in peer)
+        lines.append(f"| {e['label']} | " + " | ".join(_fmt(p) for p in peer) + f" | {_fmt(ours)} | {ratio} |")
+    t = doc["time_s"]
+    lines.append("| wall time per decision (median, this machine) | " + " | ".join(f"{t[n]:.2f} s" for n in names)
+                 + f" | {t['ours']:.2f} s | |")
+    emp = []
+    for effect, e in doc["effects"].items():
+        pts = ", ".join(f"{float(d):.2g}: {p * doc['ours_reps']:.0f}/{doc['ours_reps']}"
+                        for d, p in e.get("ours_empirical", {}).items())
+        if pts:
+            emp.append(f"{effect} {pts}")
+    note = (f"Peer: PyTorch `test/nn/test_init.py` rule (one scipy KS per tensor, pass iff p > 1e-4, shapes redrawn "
+            f"like theirs), {doc['reps']} repetitions per grid point. Ours: analytic power of the decisive test; "
+            f"the full battery simulated ({doc['ours_reps']} repetitions, caught/total at effect size): "
+            + "; ".join(emp) + ". Method and plot: `tools/power.py`, `docs/power.png`. "
+            "Regenerate: `python3 -m nox -s power`.")
+    return "\n".join(lines) + "\n\n" + note
+
+
+def plot(doc: dict, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    effects = list(doc["effects"])
+    fig, axes = plt.subplots(1, len(effects), figsize=(5 * len(effects), 4), squeeze=False)
+    for ax, effect in zip(axes[0], effects, strict=True):
+        e = doc["effects"][effect]
+        for name, power in e["curves"].items():
+            ax.semilogx(e["grid"], power, marker="." if "peer" in name else None, label=name.split(" (")[0]
+                        if "ours" in name else name)
+        emp = e.get("ours_empirical", {})
+        if emp:
+            ax.semilogx([float(d) for d in emp], list(emp.values()), "k^", label=f"ours, full battery "
+                        f"({doc['ours_reps']} sims)")
+        ax.axhline(0.99, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel(e["label"])
+        ax.set_ylabel("power")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(effect)
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Power: PyTorch test_init.py KS rule vs conformance check (n = 1e6, alpha 1e-7)", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def update_readme(readme: Path, body: str) -> bool:
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme}: markers {START} / {END} not found")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{body}\n{END}{tail}"
+    if new != text:
+        readme.write_text(new)
+        return True
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=str(ROOT / "reports"))
+    p.add_argument("--reps", type=int, default=200, help="baseline repetitions per grid point (default 200)")
+    p.add_argument("--ours-reps", type=int, default=10, help="full-battery simulations per point (default 10)")
+    p.add_argument("--time-reps", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--effect", action="append", choices=list(EFFECTS), default=None)
+    p.add_argument("--readme", default=None, help="regenerate the table between the power markers in this file")
+    p.add_argument("--docs-png", default=None, help="also copy the plot here (e.g. docs/power.png)")
+    p.add_argument("--render", default=None, metavar="JSON", help="re-render table and plot from a power.json")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    if args.render:
+        doc = json.loads(Path(args.render).read_text())
+    else:
+        doc = measure(args.reps, args.ours_reps, args.time_reps, args.seed, args.effect)
+        doc["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "power.json").write_text(json.dumps(doc, indent=1))
+    md = markdown(doc)
+    (out / "power.md").write_text(md + "\n")
+    png = plot(doc, out / "power.png")
+    if png and args.docs_png:
+        Path(args.docs_png).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.docs_png).write_bytes(png.read_bytes())
+    print(md)
+    print(f"elapsed {doc['elapsed_s']} s; plot {png}")
+    if args.readme:
+        print(("updated " if update_readme(Path(args.readme), md) else "unchanged ") + args.readme)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
