@@ -311,8 +311,8 @@ class Backend(abc.ABC):
         gradient of ones), elementwise. ``x`` arrives as a numpy array of ``dtype``.
         ``layout`` (optional): ``"contiguous"`` (default), ``"transposed"`` (2-D: the tensor is
         the transpose of a contiguous one) or ``"strided"`` (every other element of a larger
-        buffer); the logical values are ``x`` either way. Adapters without strided tensors
-        ignore it.
+        buffer); the logical values are ``x`` either way. Adapters whose arrays have no strides
+        (or whose result cannot depend on them) raise :class:`UnsupportedOperation` for a non-contiguous layout.
         """
         raise UnsupportedOperation(f"{self.spec} has no activation {name!r}")
 

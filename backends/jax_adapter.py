@@ -22,7 +22,8 @@ Contract
 * JAX has no layer modules (those live in flax, haiku, equinox), no dropout and no ``calculate_gain``.
 * Activations: ``jax.nn`` functions; the derivative is ``jax.vjp`` with a cotangent of ones, compiled with
   ``jax.jit`` (one cached function per activation; inputs are padded to power-of-two lengths so a handful of
-  compiled shapes serve every call).
+  compiled shapes serve every call). JAX arrays have no strides: ``layout="transposed"``/``"strided"`` raise
+  :class:`UnsupportedOperation` (the non-contiguous checks are skipped with that reason, not passed vacuously).
 """
 
 from __future__ import annotations
@@ -336,7 +337,7 @@ class JaxBackend(Backend):
         if name not in _ACTIVATIONS:
             raise UnsupportedOperation(f"{self.spec} has no activation {name!r}")
         self.require_dtype(dtype)
-        params.pop("layout", None)  # JAX arrays have no strides: every layout is the same array
+        _contiguous_only(self.spec, params.pop("layout", "contiguous"))
         fn = _compiled(name, tuple(sorted(params.items())))
         out, grad = self._run(fn, [x], dtype)
         return out, grad
@@ -347,7 +348,7 @@ class JaxBackend(Backend):
         if name != "swiglu":
             raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
         self.require_dtype(dtype)
-        params.pop("layout", None)
+        _contiguous_only(self.spec, params.pop("layout", "contiguous"))
         if params:
             raise TypeError(f"swiglu takes no parameters, got {sorted(params)}")
         return self._run(_compiled("swiglu", ()), [x, y], dtype)
@@ -366,6 +367,17 @@ class JaxBackend(Backend):
         with self._on_device():
             outs = fn(*[_jnp().asarray(p) for p in padded])
         return tuple(to_numpy(o)[:n].reshape(shape) for o in outs)
+
+
+def _contiguous_only(spec: str, layout: str) -> None:
+    """JAX arrays have no user-visible strides: a transposed or strided *view* cannot be built, so the
+    non-contiguous checks cannot run (comparing the same array with itself would pass vacuously)."""
+    if layout == "contiguous":
+        return
+    if layout in ("transposed", "strided"):
+        raise UnsupportedOperation(f"{spec}: JAX arrays have no strides (jax.Array is a dense logical array; x.T "
+                                   f"and x[::2] are new arrays), so a {layout} non-contiguous input cannot be built")
+    raise ValueError(f"unknown layout {layout!r}; expected contiguous, transposed or strided")
 
 
 def _no_more(params: dict, what: str) -> None:

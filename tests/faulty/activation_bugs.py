@@ -70,7 +70,7 @@ class StridesIgnored(NumpyBackend):
     AFFECTED = ("silu", "gelu", "softplus")
 
     def activation(self, name, x, dtype, **params):
-        layout = params.get("layout", "contiguous")
+        layout = params.pop("layout", "contiguous")  # this mutant has strides (the reference declares none)
         value, grad = super().activation(name, x, dtype, **params)
         if name in self.AFFECTED and layout == "transposed":
             # the transposed view's storage is x.T in row-major order; an elementwise kernel that walks the
