@@ -40,9 +40,7 @@ import hashlib
 import io
 import json
 import multiprocessing
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -145,18 +143,9 @@ def compute(dtype: str, names=spec.ALL, processes: int | None = None, log=print)
 
 # -- writing ---------------------------------------------------------------------------------------------------------
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; golden files are committed and shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .results import atomic_write
+
+    atomic_write(path, data)
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
