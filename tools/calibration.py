@@ -28,6 +28,11 @@ from pathlib import Path
 
 from scipy import stats
 
+try:
+    from tools.readme_markers import replace_between
+except ImportError:  # run as a script from tools/
+    from readme_markers import replace_between
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = ROOT / "reports" / "calibration"
 DEFAULT_BACKENDS = ("numpy:cpu", "torch:cpu")
@@ -130,17 +135,8 @@ START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 
 
 def update_readme(readme: Path, body: str) -> bool:
-    """Replace the text between the calibration markers; returns True when the file changed."""
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme}: markers {START} / {END} not found")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{body}\n{END}{tail}"
-    if new != text:
-        readme.write_text(new)
-        return True
-    return False
+    """Replace the text between this tool's README markers; returns True when the file changed."""
+    return replace_between(readme, START, END, body)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,11 @@ if str(ROOT) not in sys.path:
 
 from tests.faulty.catalogue import MUTANTS, Mutant, upstream_classes  # noqa: E402
 
+try:
+    from tools.readme_markers import replace_between
+except ImportError:  # run as a script from tools/
+    from readme_markers import replace_between
+
 START, END = "<!-- mutation-score:start -->", "<!-- mutation-score:end -->"
 REGENERATE = "python3 -m nox -s mutation   (or: python tools/mutation_score.py --readme README.md)"
 
@@ -199,17 +204,8 @@ def expected_markdown(mutants: list[Mutant] | None = None) -> str:
 
 
 def update_readme(readme: Path, body: str) -> bool:
-    """Replace the text between the markers; returns True when the file changed."""
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme}: markers {START} / {END} not found")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{body}\n{END}{tail}"
-    if new != text:
-        readme.write_text(new)
-        return True
-    return False
+    """Replace the text between this tool's README markers; returns True when the file changed."""
+    return replace_between(readme, START, END, body)
 
 
 def readme_section(readme: Path) -> str:

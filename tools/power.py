@@ -54,6 +54,11 @@ if str(ROOT) not in sys.path:
 from conformance.stats import compare_distribution, design  # noqa: E402
 from conformance.stats import reference as R  # noqa: E402
 
+try:
+    from tools.readme_markers import replace_between
+except ImportError:  # run as a script from tools/
+    from readme_markers import replace_between
+
 START, END = "<!-- power:start -->", "<!-- power:end -->"
 PEER_P = 1e-4
 CELLS = 2 ** 15
@@ -317,16 +322,8 @@ def plot(doc: dict, path: Path) -> Path | None:
 
 
 def update_readme(readme: Path, body: str) -> bool:
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme}: markers {START} / {END} not found")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{body}\n{END}{tail}"
-    if new != text:
-        readme.write_text(new)
-        return True
-    return False
+    """Replace the text between this tool's README markers; returns True when the file changed."""
+    return replace_between(readme, START, END, body)
 
 
 def main(argv: list[str] | None = None) -> int:
