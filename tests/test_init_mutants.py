@@ -67,3 +67,46 @@ def test_bf16_mutant_is_clean_in_float32(mutant_run):
     _, results = mutant_run
     (rec,) = records(results, NORMAL, "faulty-bf16round:cpu", "float32")
     assert rec["outcome"] == "passed"
+
+
+# Deterministic and structural init checks: (mutant backend, check id, dtype or None, verdict that must fail).
+# A verdict of None means the adapter raises: the check must be *failed*, never skipped or passed.
+STRUCTURAL = [
+    ("faulty-gainparam:cpu", "gain/test_calculate_gain[leaky_relu-0.2]", None, "value"),
+    ("faulty-eye:cpu", "init_schemes/test_deterministic_scheme[eye-5x7]", "float32", "exact"),
+    ("faulty-dirac:cpu", "init_schemes/test_deterministic_scheme[dirac-2d-groups2]", "float32", "exact"),
+    ("faulty-orthouniform:cpu", "init_schemes/test_orthogonal_is_haar[6x10]", "float32", "ks"),
+    ("faulty-orthogain:cpu", "init_schemes/test_orthogonal_is_orthogonal[conv-gain2]", "float32", "orthogonality"),
+    ("faulty-sparse:cpu", "init_schemes/test_sparse[1000x200-s0.1]", "float32", "sparsity"),
+    ("faulty-emptyraise:cpu", "init_schemes/test_zero_element_is_noop[kaiming_uniform]", "float32", None),
+    ("faulty-layernorm:cpu", "module_defaults/test_deterministic_default[LayerNorm-exact-normalized_shape64_]",
+     "float32", "exact"),
+]
+STRUCTURAL_SELECTION = ("test_calculate_gain or ((eye-5x7 or dirac-2d-groups2 or test_orthogonal or 1000x200-s0.1 "
+                        "or zero_element_is_noop or LayerNorm) and float32)")
+
+
+@pytest.fixture(scope="module")
+def structural_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("structural")
+    args = ["run", "--adapters", "tests.faulty.init_adapters", "-k", STRUCTURAL_SELECTION, "-q"]
+    for b in sorted({m[0] for m in STRUCTURAL}) + ["numpy:cpu"]:
+        args += ["--backend", b]
+    proc, results = run_cli(*args, report_dir=out)
+    assert results is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return results
+
+
+@pytest.mark.parametrize(("backend", "check", "dtype", "test"), STRUCTURAL,
+                         ids=[m[0].split(":")[0] for m in STRUCTURAL])
+def test_structural_mutant_is_caught(structural_run, backend, check, dtype, test):
+    (rec,) = records(structural_run, check, backend, dtype)
+    assert rec["outcome"] == "failed", rec
+    if test is not None:
+        assert test in failed_tests(rec), (test, rec["message"])
+
+
+def test_reference_passes_the_structural_selection(structural_run):
+    ref = records(structural_run, backend="numpy:cpu")
+    assert len(ref) > 20
+    assert {r["outcome"] for r in ref} == {"passed"}, [r["message"] for r in ref if r["outcome"] != "passed"]

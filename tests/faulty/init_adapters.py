@@ -81,6 +81,80 @@ class BiasedBfloat16Rounding(NumpyBackend):
         return bits.view(np.float32).astype(D.numpy_dtype("bfloat16"))
 
 
+class GainParamIgnored(NumpyBackend):
+    """calculate_gain('leaky_relu', a) ignores a (always the default slope 0.01)."""
+
+    def calculate_gain(self, nonlinearity, param=None):
+        return super().calculate_gain(nonlinearity, None if nonlinearity == "leaky_relu" else param)
+
+
+class EyeOffDiagonal(NumpyBackend):
+    """eye_ puts its ones one diagonal above the main one."""
+
+    def _init_eye(self, shape, dtype):
+        return np.eye(*shape, k=1).astype(D.numpy_dtype(dtype))
+
+
+class DiracGroupsIgnored(NumpyBackend):
+    """dirac_(groups=g) ignores groups (identity only for the first group)."""
+
+    def _init_dirac(self, shape, dtype, groups=1):
+        return super()._init_dirac(shape, dtype, 1)
+
+
+class OrthogonalFromUniform(NumpyBackend):
+    """orthogonal_ from the QR of a U(0, 1) matrix: orthogonal, but not Haar (first column all positive)."""
+
+    def _init_orthogonal(self, shape, dtype, gain=1.0):
+        rows = shape[0]
+        cols = int(np.prod(shape)) // rows
+        flat = self._rng.random((max(rows, cols), min(rows, cols)))
+        q, _ = np.linalg.qr(flat)
+        q = q if rows >= cols else q.T
+        return D.round_to(gain * q.reshape(shape), dtype)
+
+
+class OrthogonalGainIgnored(NumpyBackend):
+    """orthogonal_(gain=g) ignores the gain."""
+
+    def _init_orthogonal(self, shape, dtype, gain=1.0):
+        return super()._init_orthogonal(shape, dtype, 1.0)
+
+
+class SparseOneZeroShort(NumpyBackend):
+    """sparse_ zeroes one entry fewer per column than ceil(sparsity * rows)."""
+
+    def _init_sparse(self, shape, dtype, sparsity, std=0.01):
+        rows, cols = shape
+        x = std * self._rng.standard_normal(shape)
+        for c in range(cols):
+            x[self._rng.permutation(rows)[:int(np.ceil(sparsity * rows)) - 1], c] = 0.0
+        return D.round_to(x, dtype)
+
+
+class ZeroElementRaises(NumpyBackend):
+    """kaiming_* divide by a zero fan on a zero-element tensor instead of returning it."""
+
+    def init(self, scheme, shape, dtype, **params):
+        if scheme.startswith("kaiming") and 0 in tuple(shape):
+            raise ZeroDivisionError("float division by zero")
+        return super().init(scheme, shape, dtype, **params)
+
+
+class LayerNormWeightZero(NumpyBackend):
+    """LayerNorm.weight initialized to zeros instead of ones."""
+
+    def module_params(self, module, dtype, **config):
+        params = super().module_params(module, dtype, **config)
+        if module == "LayerNorm" and "weight" in params:
+            params["weight"] = np.zeros_like(params["weight"])
+        return params
+
+
 PROVIDERS = providers(faulty_std=StdTooLarge, faulty_shift=MeanShifted, faulty_bound=BoundTooWide,
                       faulty_fanswap=FanSwapped, faulty_nogain=GainMissing, faulty_clipped=TailsClipped,
-                      faulty_constant=ConstantTensor, faulty_bf16round=BiasedBfloat16Rounding)
+                      faulty_constant=ConstantTensor, faulty_bf16round=BiasedBfloat16Rounding,
+                      faulty_gainparam=GainParamIgnored, faulty_eye=EyeOffDiagonal, faulty_dirac=DiracGroupsIgnored,
+                      faulty_orthouniform=OrthogonalFromUniform, faulty_orthogain=OrthogonalGainIgnored,
+                      faulty_sparse=SparseOneZeroShort, faulty_emptyraise=ZeroElementRaises,
+                      faulty_layernorm=LayerNormWeightZero)
