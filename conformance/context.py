@@ -14,6 +14,7 @@ import numpy as np
 
 from .seeding import derive_seed
 from .stats import design
+from .stats.moments import Moments
 from .stats.verdict import Verdict
 
 USER_PROPERTY = "conformance_verdicts"
@@ -53,6 +54,20 @@ class CheckContext:
             parts.append(part)
             total += part.size
         return np.concatenate(parts)[:want]
+
+    def moments(self, fn: Callable[[], np.ndarray], n: int, centre: float) -> Moments:
+        """Call ``fn`` until at least ``n`` elements were drawn, streaming them into :class:`Moments` about
+        ``centre``; only one call's output is held at a time. The last call is truncated so exactly ``n`` count."""
+        acc = Moments(centre)
+        total = 0
+        while total < n:
+            part = np.asarray(fn()).ravel()
+            if part.size == 0:
+                raise ValueError("moments(): the sampler returned no elements")
+            part = part[: n - total]
+            acc.add(part)
+            total += part.size
+        return acc
 
     def attach(self, name: str, data: dict) -> None:
         """Attach JSON-able data for the report (e.g. an audit's per-parameter table); never a verdict."""

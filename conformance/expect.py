@@ -11,13 +11,36 @@ import math
 import numpy as np
 
 from .specs.init_schemes import Exact, Expectation
-from .stats import Verdict, as_float64, compare_distribution
+from .stats import Verdict, as_float64, compare_distribution, for_dtype
+from .stats import procedures as P
 from .stats.grids import machine_eps, numpy_dtype
+from .stats.moments import Moments
 
 
 def distribution(samples, expectation: Expectation, dtype: str, alpha: float) -> list[Verdict]:
     """The full statistical battery; every message is prefixed with the rule."""
     verdicts = compare_distribution(samples, expectation.reference, dtype, alpha)
+    for v in verdicts:
+        v.expected.setdefault("rule", expectation.rule)
+    return verdicts
+
+
+def reference_mean(expectation: Expectation, dtype: str) -> float:
+    """The exact mean of the expected distribution rounded to ``dtype`` (the centre for :func:`moments`)."""
+    return float(for_dtype(expectation.reference, dtype).mean)
+
+
+def moments(acc: Moments, expectation: Expectation, dtype: str, alpha: float) -> list[Verdict]:
+    """Scale and shift of a streamed sample (:class:`Moments`): the ``variance_large`` and ``mean_large`` z-tests
+    against the exact moments of the reference rounded to ``dtype``; non-finite values fail ``finite_large``."""
+    ref = for_dtype(expectation.reference, dtype)
+    total = acc.n + acc.nonfinite
+    verdicts = [Verdict("finite_large", acc.nonfinite == 0,
+                        f"{acc.nonfinite} non-finite values in {total}" if acc.nonfinite
+                        else f"all {total} values finite", n=total, observed={"nonfinite": acc.nonfinite})]
+    if acc.nonfinite == 0 and acc.n >= 2:
+        verdicts += [P.variance_verdict(acc.n, acc.second_moment, ref, alpha, test="variance_large"),
+                     P.mean_verdict(acc.n, acc.mean, ref, alpha, test="mean_large")]
     for v in verdicts:
         v.expected.setdefault("rule", expectation.rule)
     return verdicts

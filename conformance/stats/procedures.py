@@ -4,7 +4,8 @@
 * :func:`chi2_test` - Pearson chi-square against a discrete (rounded) reference; cells are
   merged until each expects at least :data:`MIN_EXPECTED` samples.
 * :func:`mean_test`, :func:`variance_test` - z-tests with the reference's exact moments
-  (the variance test uses the known mean and the exact fourth central moment).
+  (the variance test uses the known mean and the exact fourth central moment); :func:`mean_verdict` and
+  :func:`variance_verdict` are the same tests on a summary (count and moment), for streamed samples.
 * :func:`tail_test` - exact binomial test of the count beyond a reference quantile (catches
   clipped tails and bounds that are too narrow).
 * :func:`outlier_test` - one-sided binomial test far out in an unbounded tail (1000-sigma
@@ -71,28 +72,41 @@ def chi2_test(x: np.ndarray, ref: DiscreteReference, alpha: float) -> Verdict:
 
 
 def mean_test(x: np.ndarray, ref: Reference, alpha: float) -> Verdict:
+    return mean_verdict(x.size, float(np.mean(x)), ref, alpha)
+
+
+def mean_verdict(n: int, mean: float, ref: Reference, alpha: float, test: str = "mean") -> Verdict:
+    """Two-sided z-test of a sample mean of ``n`` values against the reference's exact mean and std."""
     sd = ref.std
-    mean = float(np.mean(x))
-    z = (mean - ref.mean) / (sd / math.sqrt(x.size))
+    z = (mean - ref.mean) / (sd / math.sqrt(n))
     p = float(2 * stats.norm.sf(abs(z)))
     shift = (mean - ref.mean) / sd
-    return Verdict("mean", p > alpha,
-                   f"mean {_fmt(mean)} vs expected {_fmt(ref.mean)} (shift {shift:+.3g} std, z={z:+.2f}), p={p:.3g}",
-                   n=x.size, statistic=z, pvalue=p, alpha=alpha, effect={"shift_in_std": shift},
+    return Verdict(test, p > alpha,
+                   f"mean {_fmt(mean)} vs expected {_fmt(ref.mean)} (shift {shift:+.3g} std, z={z:+.2f}), p={p:.3g}"
+                   + (f" (n={n})" if test != "mean" else ""),
+                   n=n, statistic=z, pvalue=p, alpha=alpha, effect={"shift_in_std": shift},
                    observed={"mean": mean}, expected={"mean": ref.mean})
 
 
 def variance_test(x: np.ndarray, ref: Reference, alpha: float) -> Verdict:
+    return variance_verdict(x.size, float(np.mean((x - ref.mean) ** 2)), ref, alpha)
+
+
+def variance_verdict(n: int, s2: float, ref: Reference, alpha: float, test: str = "variance") -> Verdict:
+    """Two-sided z-test of ``s2`` = mean of (x - reference mean)^2 over ``n`` values against the exact variance.
+
+    The standard error uses the exact fourth central moment (sqrt((mu4 - var^2) / n)).
+    """
     var = ref.var
-    s2 = float(np.mean((x - ref.mean) ** 2))
-    se = math.sqrt(max(ref.mu4 - var**2, 0.0) / x.size)
+    se = math.sqrt(max(ref.mu4 - var**2, 0.0) / n)
     z = (s2 - var) / se if se > 0 else (0.0 if s2 == var else math.inf)
     p = float(2 * stats.norm.sf(abs(z)))
     ratio = math.sqrt(s2 / var)
-    return Verdict("variance", p > alpha,
-                   f"std {_fmt(math.sqrt(s2))} vs expected {_fmt(math.sqrt(var))} ({(ratio - 1) * 100:+.2f}%, "
-                   f"z={z:+.2f}), p={p:.3g}",
-                   n=x.size, statistic=z, pvalue=p, alpha=alpha, effect={"std_ratio": ratio},
+    pct = f"{(ratio - 1) * 100:+.2f}" if test == "variance" else f"{(ratio - 1) * 100:+.3g}"
+    return Verdict(test, p > alpha,
+                   f"std {_fmt(math.sqrt(s2))} vs expected {_fmt(math.sqrt(var))} ({pct}%, "
+                   f"z={z:+.2f}), p={p:.3g}" + (f" (n={n})" if test != "variance" else ""),
+                   n=n, statistic=z, pvalue=p, alpha=alpha, effect={"std_ratio": ratio},
                    observed={"std": math.sqrt(s2)}, expected={"std": math.sqrt(var)})
 
 

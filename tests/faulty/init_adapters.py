@@ -27,6 +27,20 @@ class MeanShifted(NumpyBackend):
         return super()._normal(shape, dtype, mean + 0.01 * std, std)
 
 
+class StdSlightlyLarge(NumpyBackend):
+    """Normal draws with std x 1.002 (0.2%: below what n = 1e6 detects, caught at n = 2^26)."""
+
+    def _normal(self, shape, dtype, mean=0.0, std=1.0):
+        return super()._normal(shape, dtype, mean, std * 1.002)
+
+
+class MeanSlightlyShifted(NumpyBackend):
+    """Normal draws shifted by +0.002 std (below what n = 1e6 detects, caught at n = 2^26)."""
+
+    def _normal(self, shape, dtype, mean=0.0, std=1.0):
+        return super()._normal(shape, dtype, mean + 0.002 * std, std)
+
+
 class BoundTooWide(NumpyBackend):
     """Uniform draws on a range 1% wider than asked (about its centre)."""
 
@@ -151,7 +165,8 @@ class LayerNormWeightZero(NumpyBackend):
         return params
 
 
-PROVIDERS = providers(faulty_std=StdTooLarge, faulty_shift=MeanShifted, faulty_bound=BoundTooWide,
+PROVIDERS = providers(faulty_std=StdTooLarge, faulty_shift=MeanShifted, faulty_std2permille=StdSlightlyLarge,
+                      faulty_shift2permille=MeanSlightlyShifted, faulty_bound=BoundTooWide,
                       faulty_fanswap=FanSwapped, faulty_nogain=GainMissing, faulty_clipped=TailsClipped,
                       faulty_constant=ConstantTensor, faulty_bf16round=BiasedBfloat16Rounding,
                       faulty_gainparam=GainParamIgnored, faulty_eye=EyeOffDiagonal, faulty_dirac=DiracGroupsIgnored,
