@@ -1,6 +1,7 @@
 """Benchmark (``nox -s bench``; run once, untimed, under --benchmark-disable): wall time of one decision of
 PyTorch's ``test/nn/test_init.py`` rule (one scipy KS per tensor, p > 1e-4, shapes drawn like theirs, ``.tolist()``
-included) and of our check (the full battery on n = 1e6 float32 values at alpha 1e-7), drawing included.
+included) and of our checks (the full battery on n = 1e6 float32 values; the streamed scale-and-shift check on
+n = 2^26 float32 values, 2^22 at a time; both at alpha 1e-7), drawing included.
 Power curves and the comparison table come from ``tools/power.py`` (``nox -s power``)."""
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ def test_bench_peer_decision(benchmark, baseline):
 def test_bench_our_check(benchmark):
     rng = np.random.default_rng(0)
     caught = benchmark.pedantic(P.ours_rejects, args=("std", 0.0, rng), rounds=3, iterations=1)
+    assert caught in (True, False)
+
+
+def test_bench_our_large_n_check(benchmark):
+    rng = np.random.default_rng(0)
+    caught = benchmark.pedantic(P.ours_large_n_rejects, args=("std", 0.0, rng), rounds=3, iterations=1)
     assert caught in (True, False)
 
 
