@@ -414,7 +414,7 @@ def plot(doc: dict, path: Path) -> Path | None:
     for ax, effect in zip(axes[0], effects, strict=True):
         e = doc["effects"][effect]
         for name, power in e["curves"].items():
-            ax.semilogx(e["grid"], power, marker="." if "peer" in name else None, label=name)
+            ax.semilogx(e["grid"], power, marker="." if name.startswith("peer") else None, label=name)
         for check, sims in e.get("ours_empirical", {}).items():
             if sims:
                 ax.semilogx([float(d) for d in sims], list(sims.values()), "k^" if check == "battery" else "kv",
