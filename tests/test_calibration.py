@@ -89,3 +89,35 @@ def test_rate_matches_level(null_pvalues, level):
             assert test in CONSERVATIVE, test
             assert k <= hi, f"{name}: {test} false-alarm count {k} above {hi} at level {level}"
     print(f"{name} level {level}: " + "; ".join(report))
+
+
+def _seed_results(root, seed: int, records: list[dict]) -> None:
+    import json
+
+    d = root / str(seed)
+    d.mkdir(parents=True)
+    summary = {"total": len(records), "passed": sum(r["outcome"] == "passed" for r in records), "skipped": 0,
+               "xfailed": 0, "xpassed": 0, "statistical_tests": 100, "fwer_bound": 1e-5}
+    (d / "results.json").write_text(json.dumps({"seed": seed, "summary": summary, "records": records}))
+
+
+def test_calibration_summary_separates_false_alarms_from_recorded_deviations(tmp_path):
+    """An alarm the known-failures file explains (same check, only its named tests failed) is a recorded deviation;
+    any other failure, or one with another verdict failing, stays a false alarm."""
+    from conformance import known_failures as kf
+    from tools import calibration as C
+
+    def rec(id_, tests, outcome="failed"):
+        return {"id": id_, "backend": "torch:cpu", "dtype": "bfloat16", "outcome": outcome, "message": "m",
+                "verdicts": [{"test": t, "passed": False} for t in tests]}
+
+    sparse = "init_schemes/test_sparse[300x1000-s0.5]"
+    _seed_results(tmp_path, 1, [rec(sparse, ["extra_zeros"]), rec("x/test_other", [], "passed")])
+    _seed_results(tmp_path, 2, [rec(sparse, ["extra_zeros", "sparsity"])])
+    doc = C.summarize(tmp_path, kf.load(kf.DEFAULT_PATH))
+    assert [p["false_alarms"] for p in doc["per_seed"]] == [0, 1]
+    assert [p["known_since"] for p in doc["per_seed"]] == [1, 0]
+    assert doc["runs_with_false_alarm"] == 1
+    assert "recorded since" in C.markdown(doc)
+    raw = C.summarize(tmp_path, None)
+    assert raw["false_alarms_total"] == 2 and raw["known_since_total"] == 0

@@ -10,7 +10,10 @@ honoured: they are expected failures, not alarms), then summarizes. ``summarize`
 ``reports/calibration/*/results.json``. ``nox -s calibration`` runs both (not part of the default CI).
 
 A **false alarm** is a record with outcome ``failed`` or ``error`` on a correct backend (an ``xpassed`` known
-failure is reported separately, not counted). Each run states its own designed family-wise bound
+failure is reported separately, not counted). An alarm that the *current* known-failures file explains (same check,
+backend and dtype, and only verdict tests the entry names, each entry carrying its evidence) was a real deviation
+found by the run and recorded since: it is listed with the entry and not counted as false; ``--no-reclassify``
+counts it anyway. Each run states its own designed family-wise bound
 (``summary.fwer_bound`` = statistical tests performed x alpha); under the design the number of runs with at least
 one false alarm is at most Binomial(runs, bound) in distribution, and the summary prints the probability of seeing
 as many or more.
@@ -27,6 +30,8 @@ import time
 from pathlib import Path
 
 from scipy import stats
+
+from conformance import known_failures as kf
 
 try:
     from tools.readme_markers import replace_between
@@ -68,20 +73,36 @@ def alarms(results: dict) -> list[dict]:
     return [r for r in results["records"] if r["outcome"] in ("failed", "error")]
 
 
-def summarize(root: Path = DEFAULT_ROOT) -> dict:
+def explained_by(record: dict, known: kf.KnownFailures | None) -> kf.Entry | None:
+    """The known-failures entry that covers this failed record (only its named verdict tests failed), if any."""
+    if known is None or record["outcome"] != "failed":
+        return None
+    failed = {v["test"] for v in record.get("verdicts", []) if not v.get("passed", True)}
+    entry = known.match(record["id"], record["backend"], record.get("dtype"))
+    return entry if entry is not None and failed and entry.covers(failed) else None
+
+
+def summarize(root: Path = DEFAULT_ROOT, known: kf.KnownFailures | None = None) -> dict:
+    """Per-seed counts and the comparison with the design; ``known`` reclassifies alarms it explains."""
     per_seed = []
     for path in sorted(root.glob("*/results.json"), key=lambda p: (len(p.parent.name), p.parent.name)):
         res = json.loads(path.read_text())
         meta_path = path.parent / "calibration_run.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         s = res["summary"]
-        alarm = alarms(res)
+        alarm, since = [], []
+        for r in alarms(res):
+            entry = explained_by(r, known)
+            item = {"id": r["id"], "backend": r["backend"], "dtype": r["dtype"], "outcome": r["outcome"],
+                    "message": r["message"][:300]}
+            if entry is None:
+                alarm.append(item)
+            else:
+                since.append({**item, "known_failure": " ".join(entry.reason.split())[:160]})
         per_seed.append({
             "seed": res["seed"], "checks": s["total"], "passed": s["passed"], "skipped": s["skipped"],
             "known_failures": s["xfailed"], "known_now_passing": s["xpassed"],
-            "false_alarms": len(alarm), "alarms": [{"id": r["id"], "backend": r["backend"], "dtype": r["dtype"],
-                                                   "outcome": r["outcome"], "message": r["message"][:300]}
-                                                  for r in alarm],
+            "false_alarms": len(alarm), "alarms": alarm, "known_since": len(since), "explained": since,
             "statistical_tests": s.get("statistical_tests", 0), "fwer_bound": s.get("fwer_bound", 0.0),
             "duration_s": res.get("duration"), "subset": meta.get("subset"), "wall_s": meta.get("wall_s"),
             "backends": sorted(res.get("backends", {}))})
@@ -92,10 +113,12 @@ def summarize(root: Path = DEFAULT_ROOT) -> dict:
     # P(X >= observed) for X ~ Binomial(runs, worst per-run bound): small means more alarms than designed
     p_more = float(stats.binom.sf(runs_with_alarm - 1, runs, bound)) if runs and runs_with_alarm else 1.0
     subsets = sorted({str(p["subset"]) for p in per_seed})
-    return {"schema": 1, "runs": runs, "seeds": [p["seed"] for p in per_seed], "subsets": subsets,
+    return {"schema": 2, "runs": runs, "seeds": [p["seed"] for p in per_seed], "subsets": subsets,
+            "reclassified_with": str(kf.DEFAULT_PATH.name) if known is not None else None,
             "checks_total": sum(p["checks"] for p in per_seed),
             "statistical_tests_total": sum(p["statistical_tests"] for p in per_seed),
             "false_alarms_total": sum(p["false_alarms"] for p in per_seed), "runs_with_false_alarm": runs_with_alarm,
+            "known_since_total": sum(p["known_since"] for p in per_seed),
             "designed_fwer": bound, "expected_runs_with_false_alarm": expected,
             "p_value_at_least_observed": p_more,
             "consistent_with_design": p_more > 1e-3,
@@ -106,11 +129,12 @@ def markdown(doc: dict) -> str:
     lines = [f"Calibration: {doc['runs']} runs (master seeds {doc['seeds'][0] if doc['seeds'] else '-'}.."
              f"{doc['seeds'][-1] if doc['seeds'] else '-'}), selection {', '.join(doc['subsets']) or '-'} "
              "(None = the whole default suite), correct backends only.", "",
-             "| seed | checks | passed | skipped | known failures | false alarms | statistical tests | "
-             "designed FWER bound | wall (s) |", "|---|---|---|---|---|---|---|---|---|"]
+             "| seed | checks | passed | skipped | known failures | false alarms | found, recorded since | "
+             "statistical tests | designed FWER bound | wall (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for p in doc["per_seed"]:
         lines.append(f"| {p['seed']} | {p['checks']} | {p['passed']} | {p['skipped']} | {p['known_failures']} | "
-                     f"{p['false_alarms']} | {p['statistical_tests']} | {p['fwer_bound']:.2g} | {p['wall_s']} |")
+                     f"{p['false_alarms']} | {p.get('known_since', 0)} | {p['statistical_tests']} | "
+                     f"{p['fwer_bound']:.2g} | {p['wall_s']} |")
     lines += ["", f"**Total: {doc['false_alarms_total']} false alarms in {doc['checks_total']} checks "
                   f"({doc['statistical_tests_total']} statistical tests); {doc['runs_with_false_alarm']} of "
                   f"{doc['runs']} runs with any false alarm.** Designed family-wise bound per run: "
@@ -119,6 +143,15 @@ def markdown(doc: dict) -> str:
                   f"{doc['p_value_at_least_observed']:.3g} -> "
                   + ("consistent with the design." if doc["consistent_with_design"] else "**more alarms than "
                                                                                         "designed.**")]
+    if doc.get("known_since_total"):
+        lines.append(f"Real deviations found by these runs and recorded since in `conformance/known_failures.toml` "
+                     f"(with evidence), not false alarms: {doc['known_since_total']}.")
+    for p in doc["per_seed"]:
+        for a in p.get("explained", []):
+            lines.append(f"- seed {p['seed']}: {a['id']} [{a['backend']} {a['dtype']}] {a['message']} "
+                         f"(known failure: {a['known_failure']})")
+    if doc["false_alarms_total"]:
+        lines.append("False alarms:")
     for p in doc["per_seed"]:
         for a in p["alarms"]:
             lines.append(f"- seed {p['seed']}: {a['outcome']} {a['id']} [{a['backend']} {a['dtype']}] {a['message']}")
@@ -155,13 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", default=str(ROOT / "reports"))
     for sp in (r, s):
         sp.add_argument("--readme", default=None, help="also write the summary between the calibration markers")
+        sp.add_argument("--no-reclassify", action="store_true",
+                        help="count alarms the current known-failures file explains as false alarms too")
     args = p.parse_args(argv)
     root = Path(args.root)
     if args.cmd == "run":
         for seed in seeds(args.seeds, args.first_seed):
             meta = run_seed(seed, root, args.subset, tuple(args.backend or DEFAULT_BACKENDS), args.workers)
             print(f"seed {seed}: exit {meta['exit']}, {meta['wall_s']} s", flush=True)
-    doc = summarize(root)
+    doc = summarize(root, None if args.no_reclassify else kf.load(kf.DEFAULT_PATH))
     write(doc, Path(args.out))
     print(markdown(doc))
     if args.readme:
