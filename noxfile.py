@@ -129,10 +129,11 @@ def mutation(session: nox.Session) -> None:
 def calibration(session: nox.Session) -> None:
     """False alarms on the correct CPU backends under 20 master seeds (not default CI; the whole suite takes long).
 
-    ``nox -s calibration -- --subset "init_schemes and float32"`` for a subset; reports/calibration.{md,json}.
+    ``nox -s calibration -- --subset "init_schemes and float32"`` for a subset; reports/calibration.{md,json} and the
+    README table (``python tools/calibration.py summarize --readme README.md`` re-renders it from reports/calibration).
     """
     _install(session, "torch,checkpoint,dev")
-    session.run("python", "tools/calibration.py", "run", "--seeds", "20", *session.posargs)
+    session.run("python", "tools/calibration.py", "run", "--seeds", "20", "--readme", "README.md", *session.posargs)
 
 
 @nox.session(python="3.11")
