@@ -56,18 +56,8 @@ class CheckContext:
         return np.concatenate(parts)[:want]
 
     def moments(self, fn: Callable[[], np.ndarray], n: int, centre: float) -> Moments:
-        """Call ``fn`` until at least ``n`` elements were drawn, streaming them into :class:`Moments` about
-        ``centre``; only one call's output is held at a time. The last call is truncated so exactly ``n`` count."""
-        acc = Moments(centre)
-        total = 0
-        while total < n:
-            part = np.asarray(fn()).ravel()
-            if part.size == 0:
-                raise ValueError("moments(): the sampler returned no elements")
-            part = part[: n - total]
-            acc.add(part)
-            total += part.size
-        return acc
+        """Stream ``n`` values of ``fn`` into :class:`Moments` about ``centre`` (one output held at a time)."""
+        return Moments.stream(fn, n, centre)
 
     def attach(self, name: str, data: dict) -> None:
         """Attach JSON-able data for the report (e.g. an audit's per-parameter table); never a verdict."""

@@ -31,16 +31,9 @@ def reference_mean(expectation: Expectation, dtype: str) -> float:
 
 
 def moments(acc: Moments, expectation: Expectation, dtype: str, alpha: float) -> list[Verdict]:
-    """Scale and shift of a streamed sample (:class:`Moments`): the ``variance_large`` and ``mean_large`` z-tests
-    against the exact moments of the reference rounded to ``dtype``; non-finite values fail ``finite_large``."""
-    ref = for_dtype(expectation.reference, dtype)
-    total = acc.n + acc.nonfinite
-    verdicts = [Verdict("finite_large", acc.nonfinite == 0,
-                        f"{acc.nonfinite} non-finite values in {total}" if acc.nonfinite
-                        else f"all {total} values finite", n=total, observed={"nonfinite": acc.nonfinite})]
-    if acc.nonfinite == 0 and acc.n >= 2:
-        verdicts += [P.variance_verdict(acc.n, acc.second_moment, ref, alpha, test="variance_large"),
-                     P.mean_verdict(acc.n, acc.mean, ref, alpha, test="mean_large")]
+    """Scale and shift of a streamed sample against the reference rounded to ``dtype``
+    (:func:`conformance.stats.procedures.moment_verdicts`); every message is prefixed with the rule."""
+    verdicts = P.moment_verdicts(acc, for_dtype(expectation.reference, dtype), alpha)
     for v in verdicts:
         v.expected.setdefault("rule", expectation.rule)
     return verdicts

@@ -78,7 +78,7 @@ FINE = [("faulty-std2permille:cpu", "variance_large"), ("faulty-shift2permille:c
 def fine_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("fine")
     args = ["run", "--adapters", "tests.faulty.init_adapters", "-k", "normal-0_1 and float32", "-q"]
-    for b in [m[0] for m in FINE] + ["numpy:cpu"]:
+    for b in [m[0] for m in FINE] + ["faulty-nan:cpu", "numpy:cpu"]:
         args += ["--backend", b]
     proc, results = run_cli(*args, report_dir=out)
     assert results is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -93,6 +93,12 @@ def test_fine_mutant_is_caught_only_at_large_n(fine_run, backend, test):
     # control: at the fixed master seed the n = 1e6 battery does not resolve a defect this small
     (battery,) = records(fine_run, NORMAL, backend, "float32")
     assert battery["outcome"] == "passed", battery["message"]
+
+
+def test_non_finite_values_fail_the_large_n_check(fine_run):
+    (rec,) = records(fine_run, NORMAL_LARGE_N, "faulty-nan:cpu", "float32")
+    assert rec["outcome"] == "failed", rec
+    assert failed_tests(rec) == {"finite_large"}, rec["message"]
 
 
 def test_reference_passes_the_large_n_check(fine_run):

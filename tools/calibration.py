@@ -31,14 +31,13 @@ from pathlib import Path
 
 from scipy import stats
 
-from conformance import known_failures as kf
-
-try:
-    from tools.readme_markers import replace_between
-except ImportError:  # run as a script from tools/
-    from readme_markers import replace_between
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: this checkout's conformance and tools, as the runs it starts use
+    sys.path.insert(0, str(ROOT))
+
+from conformance import known_failures as kf  # noqa: E402
+from tools.readme_markers import replace_between  # noqa: E402
+
 DEFAULT_ROOT = ROOT / "reports" / "calibration"
 DEFAULT_BACKENDS = ("numpy:cpu", "torch:cpu")
 FIRST_SEED = 1000

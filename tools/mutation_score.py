@@ -25,11 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.faulty.catalogue import MUTANTS, Mutant, upstream_classes  # noqa: E402
-
-try:
-    from tools.readme_markers import replace_between
-except ImportError:  # run as a script from tools/
-    from readme_markers import replace_between
+from tools.readme_markers import replace_between  # noqa: E402
 
 START, END = "<!-- mutation-score:start -->", "<!-- mutation-score:end -->"
 REGENERATE = "python3 -m nox -s mutation   (or: python tools/mutation_score.py --readme README.md)"

@@ -62,11 +62,7 @@ from conformance.stats import compare_distribution, design  # noqa: E402
 from conformance.stats import procedures as PR  # noqa: E402
 from conformance.stats import reference as R  # noqa: E402
 from conformance.stats.moments import Moments  # noqa: E402
-
-try:
-    from tools.readme_markers import replace_between
-except ImportError:  # run as a script from tools/
-    from readme_markers import replace_between
+from tools.readme_markers import replace_between  # noqa: E402
 
 START, END = "<!-- power:start -->", "<!-- power:end -->"
 PEER_P = 1e-4
@@ -229,17 +225,10 @@ def ours_rejects(effect: str, d: float, rng: np.random.Generator, n: int = desig
 
 
 def ours_large_n_rejects(effect: str, d: float, rng: np.random.Generator, n: int = design.LARGE_N) -> bool:
-    """The streamed check's decision alone (variance_large and mean_large on n float32 values, in chunks)."""
+    """The streamed check's decision alone (finite_large, variance_large, mean_large on n float32 values)."""
     _, ref = reference(effect)
-    acc = Moments(ref.mean)
-    done = 0
-    while done < n:
-        k = min(CHUNK, n - done)
-        acc.add(draw32(effect, d, k, rng))
-        done += k
-    verdicts = [PR.variance_verdict(acc.n, acc.second_moment, ref, design.ALPHA, "variance_large"),
-                PR.mean_verdict(acc.n, acc.mean, ref, design.ALPHA, "mean_large")]
-    return acc.nonfinite > 0 or not all(v.passed for v in verdicts)
+    acc = Moments.stream(lambda: draw32(effect, d, CHUNK, rng), n, ref.mean)
+    return not all(v.passed for v in PR.moment_verdicts(acc, ref, design.ALPHA))
 
 
 def ours_empirical(effect: str, d: float, reps: int, seed: int, check: str = "battery") -> float:

@@ -10,6 +10,7 @@ standard error of any test made with them. The verdicts are :func:`conformance.s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,20 @@ class Moments:
         self.n += int(d.size)
         self.sum1 += s1
         self.sum2 += s2
+
+    @classmethod
+    def stream(cls, fn: Callable[[], np.ndarray], n: int, centre: float) -> Moments:
+        """Call ``fn`` until ``n`` values were added (the last output truncated); only one output is held at a time."""
+        acc = cls(centre)
+        total = 0
+        while total < n:
+            part = np.asarray(fn()).ravel()
+            if part.size == 0:
+                raise ValueError("Moments.stream(): the sampler returned no elements")
+            part = part[: n - total]
+            acc.add(part)
+            total += part.size
+        return acc
 
     @property
     def mean(self) -> float:

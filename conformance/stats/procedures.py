@@ -21,6 +21,7 @@ import math
 import numpy as np
 from scipy import stats
 
+from .moments import Moments
 from .reference import DiscreteReference, Reference
 from .verdict import Verdict
 
@@ -108,6 +109,18 @@ def variance_verdict(n: int, s2: float, ref: Reference, alpha: float, test: str 
                    f"z={z:+.2f}), p={p:.3g}" + (f" (n={n})" if test != "variance" else ""),
                    n=n, statistic=z, pvalue=p, alpha=alpha, effect={"std_ratio": ratio},
                    observed={"std": math.sqrt(s2)}, expected={"std": math.sqrt(var)})
+
+
+def moment_verdicts(acc: Moments, ref: Reference, alpha: float) -> list[Verdict]:
+    """The streamed check: ``finite_large`` (exact), then ``variance_large`` and ``mean_large`` on the finite values."""
+    total = acc.n + acc.nonfinite
+    verdicts = [Verdict("finite_large", acc.nonfinite == 0,
+                        f"{acc.nonfinite} non-finite values in {total}" if acc.nonfinite
+                        else f"all {total} values finite", n=total, observed={"nonfinite": acc.nonfinite})]
+    if acc.nonfinite == 0 and acc.n >= 2:
+        verdicts += [variance_verdict(acc.n, acc.second_moment, ref, alpha, test="variance_large"),
+                     mean_verdict(acc.n, acc.mean, ref, alpha, test="mean_large")]
+    return verdicts
 
 
 def _binom_two_sided(k: int, n: int, p: float) -> float:

@@ -41,6 +41,15 @@ class MeanSlightlyShifted(NumpyBackend):
         return super()._normal(shape, dtype, mean + 0.002 * std, std)
 
 
+class NormalWithNaN(NumpyBackend):
+    """Normal draws whose first value is NaN (a sampler that returns a non-finite value)."""
+
+    def _normal(self, shape, dtype, mean=0.0, std=1.0):
+        x = np.array(super()._normal(shape, dtype, mean, std))
+        x.flat[0] = np.nan
+        return x
+
+
 class BoundTooWide(NumpyBackend):
     """Uniform draws on a range 1% wider than asked (about its centre)."""
 
@@ -166,7 +175,7 @@ class LayerNormWeightZero(NumpyBackend):
 
 
 PROVIDERS = providers(faulty_std=StdTooLarge, faulty_shift=MeanShifted, faulty_std2permille=StdSlightlyLarge,
-                      faulty_shift2permille=MeanSlightlyShifted, faulty_bound=BoundTooWide,
+                      faulty_shift2permille=MeanSlightlyShifted, faulty_nan=NormalWithNaN, faulty_bound=BoundTooWide,
                       faulty_fanswap=FanSwapped, faulty_nogain=GainMissing, faulty_clipped=TailsClipped,
                       faulty_constant=ConstantTensor, faulty_bf16round=BiasedBfloat16Rounding,
                       faulty_gainparam=GainParamIgnored, faulty_eye=EyeOffDiagonal, faulty_dirac=DiracGroupsIgnored,
