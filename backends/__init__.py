@@ -1,4 +1,4 @@
-"""Backend adapters: the interface (:mod:`backends.base`), discovery (:mod:`backends.registry`)
+"""Backend adapters: the interface (:mod:`conformance.backends.base`), discovery (:mod:`conformance.backends.registry`)
 and the built-in adapters (torch, numpy reference), each registered through entry points."""
 
 from .base import (

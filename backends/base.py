@@ -23,7 +23,7 @@ A :class:`Provider` describes one framework: which device names it knows,
 whether each is usable here (:meth:`Provider.probe`, which must not raise
 even when the framework is not installed) and how to build the adapter.
 Providers are discovered through the entry-point group
-``conformance.backends`` (see :mod:`backends.registry`).
+``conformance.backends`` (see :mod:`conformance.backends.registry`).
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ class Backend(abc.ABC):
         """
         raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
 
-    # -- checkpoints (capabilities "checkpoint" and "resume"; see backends.checkpointing) ---------------------------
+    # -- checkpoints (capabilities "checkpoint" and "resume"; see conformance.backends.checkpointing) ---
     def checkpoint_formats(self) -> tuple[str, ...]:
         """File formats :meth:`save_checkpoint` writes here, e.g. ``("torch", "safetensors")`` or ``("npz",)``."""
         raise UnsupportedOperation(f"{self.spec} cannot save checkpoints")
@@ -339,7 +339,7 @@ class Backend(abc.ABC):
         """Seed ``seed``, build reference ``model`` in ``dtype`` on ``device`` (default: this adapter's), save it to
         ``path`` in ``fmt``, atomically, with its provenance; return the state of the model that was saved.
 
-        The returned :class:`~backends.checkpointing.ModelState` holds every state entry *and* every non-persistent
+        The returned :class:`~.checkpointing.ModelState` holds every state entry *and* every non-persistent
         buffer (bits, dtype, shape, strides in elements, bytes), the groups of names sharing storage (ties), the
         provenance written (``seed``, ``init``, ``versions``, ``device``, ``dtype``, ...) and ``file_keys``. A format
         this backend cannot write raises :class:`UnsupportedOperation`.
@@ -352,10 +352,10 @@ class Backend(abc.ABC):
         return its state, as :meth:`save_checkpoint` does, with the provenance read from the file.
 
         Must refuse rather than guess: a file that is truncated, corrupted, would run code when unpickled, misses or
-        adds keys, or differs in shape or dtype raises a :class:`~backends.checkpointing.CheckpointError` subclass
+        adds keys, or differs in shape or dtype raises a :class:`~.checkpointing.CheckpointError` subclass
         whose one-line message names the file and the key. Fields of ``expect`` (``seed``, ``init``, ``dtype``,
         ``device``, ``versions``: a subset of libraries) are compared with the stored provenance
-        (:class:`~backends.checkpointing.ProvenanceMismatch`). Non-persistent buffers come from the fresh model.
+        (:class:`~.checkpointing.ProvenanceMismatch`). Non-persistent buffers come from the fresh model.
         """
         raise UnsupportedOperation(f"{self.spec} cannot load checkpoints")
 

@@ -11,7 +11,7 @@ Contract
   ``rng_state`` is the key's bytes; :meth:`JaxBackend.generator` is another key holder, split the same way, so
   ``generator(s)`` draws what ``seed(s)`` draws (contract ``generator_seeding``).
 * **Layout.** ``jax.nn.initializers`` default to ``in_axis=-2, out_axis=-1``: dense ``(in, out)``, convolution
-  ``(*kernel, in, out)`` (:mod:`backends.layouts` layout ``"io"``). Canonical shapes are translated before the
+  ``(*kernel, in, out)`` (:mod:`.layouts` layout ``"io"``). Canonical shapes are translated before the
   call and results transposed back; the initializers compute the fans on the framework's own default axes.
 * :meth:`JaxBackend.init` maps ``torch.nn.init`` names onto ``jax.nn.initializers`` only where the distribution
   is the same: ``xavier_*``/``kaiming_*`` -> ``variance_scaling(gain**2, mode, "uniform"|"normal")`` (gain from
@@ -90,7 +90,7 @@ class KeyStream:
 
 
 def _gain(nonlinearity: str, a) -> float:
-    """torch's ``calculate_gain`` table (JAX has no gain function): :func:`backends.numpy_adapter.calculate_gain`."""
+    """torch's ``calculate_gain`` table (JAX has no gain function): :func:`.numpy_adapter.calculate_gain`."""
     from .numpy_adapter import calculate_gain
 
     return calculate_gain(nonlinearity, a)

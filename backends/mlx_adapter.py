@@ -12,7 +12,7 @@ Contract
   differ. ``mx.random.state`` is read-only (no ``set_state``): no ``rng_state`` capability.
 * **Layout.** ``nn.Linear`` weights are ``(out, in)`` like torch; convolution weights are ``(out, *kernel,
   in)`` and ``mlx.nn.init`` computes fans as in = ``shape[-1]`` x receptive field, out = ``shape[0]`` x
-  receptive field (:mod:`backends.layouts` layout ``"oki"``). Canonical shapes are translated both ways;
+  receptive field (:mod:`conformance.backends.layouts` layout ``"oki"``). Canonical shapes are translated both ways;
   ``ConvTranspose`` weights come back in torch's module layout ``(in, out, *kernel)``.
 * **dtypes.** MLX layers take no dtype: :meth:`MlxBackend.module_params` builds in float32 and casts with
   ``Module.set_dtype`` (what MLX users do). ``mx.random`` has no float64 sampler on the CPU ("Unsupported

@@ -6,7 +6,7 @@ Contract
   :meth:`NumpyBackend.seed`; the default seed is :data:`DEFAULT_SEED`.
 * Every random value is drawn in float64 from the continuous definition and
   rounded **once** to nearest-even in the requested dtype
-  (:func:`backends.dtypes.round_to`). A value that rounds out of the documented
+  (:func:`conformance.backends.dtypes.round_to`). A value that rounds out of the documented
   support goes to the nearest representable value inside it: ``uniform`` is
   ``[a, b)`` (never returns ``b``), ``trunc_normal`` is ``[a, b]``.
 * Definitions (``torch.nn.init`` docs; Glorot and Bengio 2010; He et al. 2015;

@@ -215,7 +215,7 @@ class TorchBackend(Backend):
         return {d: to_numpy(torch.randn(tuple(shape), dtype=torch.float32, device=d)) for d in devices}
 
     def rank_params(self, world_size: int, seed: int, timeout: float) -> dict:
-        """torch.distributed ranks in fresh processes (see :mod:`backends.torch_distributed`)."""
+        """torch.distributed ranks in fresh processes (see :mod:`conformance.backends.torch_distributed`)."""
         self.require("distributed")
         from . import torch_distributed
 
@@ -284,7 +284,7 @@ class TorchBackend(Backend):
     def build_model(self, factory, device_init: str = "eager", init: str = "auto", dtype: str = "float32",
                     **kwargs):
         """``factory(**kwargs)`` under ``torch.device(device)`` or ``torch.device("meta")`` + ``to_empty`` +
-        poison fill, then the init function (see :func:`backends.torch_models.build`)."""
+        poison fill, then the init function (see :func:`conformance.backends.torch_models.build`)."""
         from . import torch_models
 
         self.require_dtype(dtype)
@@ -345,11 +345,11 @@ class TorchBackend(Backend):
         return to_numpy(out), to_numpy(gx), to_numpy(gy)
 
 
-    # -- checkpoints (backends.torch_checkpoint) ---------------------------------------------------------------------
+    # -- checkpoints (conformance.backends.torch_checkpoint) -----------------------------------------------------
     #: seed offset of the fresh model a checkpoint is loaded into, so nothing it holds can match by accident
     FRESH_SEED_OFFSET = 0x5EED
     #: the training loop :meth:`resume_run` runs (``module:Class``); faulty adapters point it elsewhere
-    HARNESS = "backends.torch_checkpoint:ResumeHarness"
+    HARNESS = "conformance.backends.torch_checkpoint:ResumeHarness"
 
     def checkpoint_formats(self) -> tuple[str, ...]:
         """``torch`` (``torch.save``, loaded with ``weights_only=True``) and ``safetensors`` when installed."""
@@ -358,7 +358,7 @@ class TorchBackend(Backend):
         return tuple(f for f in tc.FORMATS if f != "safetensors" or tc.safetensors_available() is None)
 
     def checkpoint_models(self) -> tuple[str, ...]:
-        """``tiny_tied`` plus the built-in ``gpt2`` and ``llama`` of :mod:`backends.torch_models`, shrunk."""
+        """``tiny_tied`` plus the built-in ``gpt2`` and ``llama`` of :mod:`.torch_models`, shrunk."""
         from . import torch_checkpoint as tc
 
         return tc.model_names()

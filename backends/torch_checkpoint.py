@@ -6,13 +6,13 @@ Contract
   embedding tied to the output head (one Parameter under two names), a dropout, a parameter stored transposed
   (non-contiguous strides), a persistent buffer and a non-persistent buffer (RoPE-style ``inv_freq``, rebuilt by
   the constructor and never saved). Its init spec is :data:`TINY_TIED_INIT`.
-* **Save** (:func:`save_model`): atomic (:func:`backends.checkpointing.atomic_write`). ``torch`` format: one
+* **Save** (:func:`save_model`): atomic (:func:`conformance.backends.checkpointing.atomic_write`). ``torch`` format: one
   ``torch.save`` of ``{"format", "provenance" (JSON string), "state_dict"}``; ``safetensors``: the state dict with
   tied duplicates dropped (kept as ``aliases`` in the provenance) and the provenance in the header metadata.
-  Provenance: :data:`backends.checkpointing.PROVENANCE_FIELDS` plus the sha256 of every tensor's bytes.
+  Provenance: :data:`conformance.backends.checkpointing.PROVENANCE_FIELDS` plus the sha256 of every tensor's bytes.
 * **Load** (:func:`read_checkpoint`, :func:`load_into`): ``torch.load(weights_only=True)`` only (a pickle that
-  names anything else is :class:`~backends.checkpointing.UnsafeCheckpoint`); truncated or malformed files and
-  bytes that do not match the saved digests are :class:`~backends.checkpointing.CheckpointCorrupt`; keys are checked
+  names anything else is :class:`~.checkpointing.UnsafeCheckpoint`); truncated or malformed files and
+  bytes that do not match the saved digests are :class:`~.checkpointing.CheckpointCorrupt`; keys are checked
   before anything is copied (missing, unexpected, shape, dtype: no silent casts), then ``load_state_dict(strict=True)``
   copies into the existing tensors, so ties, strides and non-persistent buffers of the fresh model survive.
 * **Resume** (:class:`ResumeHarness`, :func:`run_resume`): a deterministic training loop (MLP with dropout, AdamW,
@@ -151,12 +151,12 @@ def _llama():
 
 
 #: name -> (factory, init spec). ``gpt2`` (lm_head tied to wte) and ``llama`` (non-persistent complex RoPE table)
-#: are the built-in reference models of :mod:`backends.torch_models`, shrunk; their ``init_weights`` runs after
+#: are the built-in reference models of :mod:`.torch_models`, shrunk; their ``init_weights`` runs after
 #: construction.
 MODELS: dict[str, tuple[Any, str]] = {
     "tiny_tied": (_tiny_tied, TINY_TIED_INIT),
-    "gpt2": (_gpt2, "nanoGPT GPT-2 init (backends.torch_models.gpt2, n_layer 2, n_embd 32)"),
-    "llama": (_llama, "torchtitan llama3 depth_init (backends.torch_models.llama, n_layers 2, dim 32)"),
+    "gpt2": (_gpt2, "nanoGPT GPT-2 init (conformance.backends.torch_models.gpt2, n_layer 2, n_embd 32)"),
+    "llama": (_llama, "torchtitan llama3 depth_init (conformance.backends.torch_models.llama, n_layers 2, dim 32)"),
 }
 
 
@@ -599,8 +599,8 @@ def _harness_class(spec: str):
     return getattr(importlib.import_module(module), attr or "ResumeHarness")
 
 
-DEFAULT_HARNESS = "backends.torch_checkpoint:ResumeHarness"
-_CHILD_CODE = "import sys; from backends.torch_checkpoint import child_main; sys.exit(child_main())"
+DEFAULT_HARNESS = "conformance.backends.torch_checkpoint:ResumeHarness"
+_CHILD_CODE = "import sys; from conformance.backends.torch_checkpoint import child_main; sys.exit(child_main())"
 
 
 READY = "READY"  # written beside the checkpoint once it is complete; the resumed process waits for it

@@ -2,17 +2,17 @@
 
 Contract
 --------
-* :func:`run_ranks` starts ``world_size`` interpreters (``python -m backends.torch_distributed``),
+* :func:`run_ranks` starts ``world_size`` interpreters (``python -m conformance.backends.torch_distributed``),
   each in its own session, rendezvousing over ``tcp://127.0.0.1:<free port>`` (loopback only; gloo
   and NCCL sockets pinned to the loopback interface). The process group uses NCCL when the adapter's
   device is CUDA and there is one GPU per rank, else gloo (on CPU tensors, or CUDA tensors with gloo).
-* Every rank runs the scenarios of :meth:`backends.base.Backend.rank_params` in the order
+* Every rank runs the scenarios of :meth:`conformance.backends.base.Backend.rank_params` in the order
   ``skip_seed`` (first, so that the skipping rank's generator really was never seeded),
   ``same_seed``, ``rank_offset``, ``meta_init``; after each it gathers every rank's
-  :func:`backends.base.params_digest` with ``all_gather_object``. Results go to ``rank<r>.npz`` /
+  :func:`conformance.backends.base.params_digest` with ``all_gather_object``. Results go to ``rank<r>.npz`` /
   ``rank<r>.json`` in a temporary directory the parent reads and deletes.
 * Nothing hangs: the process group has a timeout, the parent has a deadline; on a crash or a
-  deadline every rank's process group is killed and :class:`backends.base.SubprocessFailed` names
+  deadline every rank's process group is killed and :class:`conformance.backends.base.SubprocessFailed` names
   the ranks, exit statuses and stderr tails.
 """
 
@@ -71,7 +71,7 @@ def _tail(path: Path) -> str:
 
 
 def run_ranks(device: str, world_size: int, seed: int, timeout: float) -> dict:
-    """Run the scenarios on ``world_size`` ranks; see :meth:`backends.base.Backend.rank_params`."""
+    """Run the scenarios on ``world_size`` ranks; see :meth:`conformance.backends.base.Backend.rank_params`."""
     pg = _pg_backend(device, world_size)
     env = dict(os.environ)
     if sys.platform.startswith("linux"):
@@ -90,7 +90,7 @@ def run_ranks(device: str, world_size: int, seed: int, timeout: float) -> dict:
                 cfg = {"rank": rank, "world_size": world_size, "port": port, "seed": seed, "device": device,
                        "backend": pg, "timeout": timeout, "out": str(out)}
                 err = open(out / f"rank{rank}.stderr", "w")  # noqa: SIM115 - closed below
-                procs.append((subprocess.Popen([sys.executable, "-m", "backends.torch_distributed", json.dumps(cfg)],
+                procs.append((subprocess.Popen([sys.executable, "-m", __name__, json.dumps(cfg)],
                                                stdout=err, stderr=subprocess.STDOUT, env=env,
                                                start_new_session=True), err))
             failure = _wait(procs, start, timeout, out, world_size, pg)

@@ -15,8 +15,8 @@ against the built-in specs:
   The RoPE table is a non-persistent buffer (``freqs_cis``, complex64; ``cos``/``sin`` with litgpt naming)
   that ``init_weights`` recomputes, as torchtitan does after meta-device materialization.
 
-Factories for the audit CLI: ``backends.torch_models:gpt2``, ``backends.torch_models:llama`` and
-``backends.torch_models:hf_causal_lm`` (Hugging Face ``transformers`` from a config, no download).
+Factories for the audit CLI: ``conformance.backends.torch_models:gpt2``, ``conformance.backends.torch_models:llama`` and
+``conformance.backends.torch_models:hf_causal_lm`` (Hugging Face ``transformers`` from a config, no download).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import math
 import ml_dtypes
 import numpy as np
 
-from backends import dtypes as D
+from conformance.backends import dtypes as D
 
 #: swiglu's second input is a deterministic cycle of values exact in every dtype: y[i] = Y_CYCLE[i % 8].
 Y_CYCLE: tuple[float, ...] = (1.0, -1.0, 0.5, 3.0, -0.75, 1.25, 0.0625, -6.5)
@@ -71,14 +71,23 @@ def _neighbours(center: float, dtype: str, k: int) -> list[float]:
     return out
 
 
+def _exp2(exponents: np.ndarray) -> list[float]:
+    """2**e, correctly rounded to float64 (mpmath): numpy's ``exp2`` differs in the last bit between SIMD kernels
+    (AVX2 and AVX-512 builds disagree on some subnormal powers), which made the float64 sweep machine-dependent."""
+    import mpmath
+
+    with mpmath.workprec(128):
+        return [float(mpmath.power(2, mpmath.mpf(float(e)))) for e in np.asarray(exponents, dtype=np.float64)]
+
+
 def sweep_points(dtype: str) -> np.ndarray:
     """The dense deterministic sweep of ``dtype`` (float32 or float64): -0.0 and +0.0, then every other point
     ascending (unique, finite, symmetric in sign)."""
     fi = finfo(dtype)
     big, tiny, sub = float(fi.max), float(fi.tiny), float(fi.smallest_subnormal)
     pts: list[float] = [0.0, sub, 2 * sub, 3 * sub, tiny - sub, tiny, tiny + sub, 2 * tiny]
-    pts += list(np.exp2(np.linspace(math.log2(sub), math.log2(tiny), 24)))  # subnormals
-    pts += list(np.exp2(np.linspace(math.log2(sub), math.log2(big) - 1e-9, 400)))  # every binade, roughly
+    pts += _exp2(np.linspace(math.log2(sub), math.log2(tiny), 24))  # subnormals
+    pts += _exp2(np.linspace(math.log2(sub), math.log2(big) - 1e-9, 400))  # every binade, roughly
     pts += list(np.linspace(0, 30, 301))  # the curved part of every activation
     pts += list(REGRESSION_POINTS)
     for t in thresholds(dtype).values():

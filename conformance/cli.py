@@ -14,35 +14,59 @@ backend, bad option), 5 nothing was collected.
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import json
 import sys
+from pathlib import Path
 
 from .seeding import DEFAULT_MASTER_SEED
 
 
+def run_ini() -> Path:
+    """The pytest configuration ``conformance run`` uses, whatever the caller's own files say (package data)."""
+    return Path(str(importlib.resources.files("conformance").joinpath("run.ini")))
+
+
+def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The pytest command line of ``conformance run``: its own configuration file (``-c``) and rootdir (the folder
+    holding the ``conformance`` package), so the caller's ``pytest.ini``/``pyproject.toml``/``setup.cfg`` and
+    ``conftest.py`` are not read; every option with a value is one ``--name=value`` token, so no value is ever
+    taken for a path. Arguments after ``--`` (``extra``) go last, unchanged."""
+    import conformance
+
+    root = Path(conformance.__file__).resolve().parent.parent
+    report_dir = str(Path(args.report_dir).resolve())
+    out = ["-c", str(run_ini()), f"--rootdir={root}", "--pyargs", "conformance.suite", "-p", "no:cacheprovider",
+           "-q" if args.quiet else "-ra", f"--conformance-seed={args.seed}", f"--report-dir={report_dir}",
+           f"--junitxml={Path(report_dir) / 'junit.xml'}"]
+    out += [f"--backend={spec}" for spec in args.backend]
+    out += [f"--adapters={module}" for module in args.adapters]
+    if args.keyword:
+        out.append(f"-k={args.keyword}")
+    if args.workers:
+        out.append(f"--numprocesses={args.workers}")
+    if args.strict_tier:
+        out.append("--strict-tier")
+    if args.known_failures:
+        out.append(f"--known-failures={Path(args.known_failures).resolve()}")
+    return out + extra
+
+
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import os
+
     import pytest
 
-    pytest_args = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q" if args.quiet else "-ra",
-                   "--conformance-seed", str(args.seed), "--report-dir", args.report_dir,
-                   f"--junitxml={args.report_dir}/junit.xml"]
-    for spec in args.backend:
-        pytest_args += ["--backend", spec]
-    for module in args.adapters:
-        pytest_args += ["--adapters", module]
-    if args.keyword:
-        pytest_args += ["-k", args.keyword]
-    if args.workers:
-        pytest_args += ["-n", args.workers]
-    if args.strict_tier:
-        pytest_args.append("--strict-tier")
-    if args.known_failures:
-        pytest_args += ["--known-failures", args.known_failures]
-    return int(pytest.main(pytest_args + extra))
+    saved = os.environ.pop("PYTEST_ADDOPTS", None)  # the caller's pytest defaults do not apply to a conformance run
+    try:
+        return int(pytest.main(pytest_args(args, extra)))
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_ADDOPTS"] = saved
 
 
 def _backends(args: argparse.Namespace) -> int:
-    from backends import registry
+    from conformance.backends import registry
 
     for module in args.adapters:
         registry.load_adapter_module(module)
@@ -55,7 +79,7 @@ def _backends(args: argparse.Namespace) -> int:
         status = "available" if r.available else "unavailable"
         line = f"{r.spec:<{width}}  {status:<11}"
         if r.available:
-            from backends.registry import resolve
+            from conformance.backends.registry import resolve
 
             versions = resolve(r.spec).versions()
             line += "  " + ", ".join(f"{k} {v}" for k, v in versions.items())

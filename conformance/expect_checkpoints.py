@@ -1,8 +1,8 @@
 """Verdicts about checkpoints: a model state before save vs after load, and a straight vs resumed training trace.
 
-Contract: every function takes what adapters report (:class:`backends.checkpointing.ModelState`, trace dicts of
-numpy arrays, see :meth:`backends.base.Backend.resume_run`) and returns exact verdicts (``pvalue`` None); each
-message is one line that names the first offending tensor or step, quoting the rule.
+Contract: every function takes what adapters report (:class:`~conformance.backends.checkpointing.ModelState`,
+trace dicts of numpy arrays, see :meth:`~conformance.backends.base.Backend.resume_run`) and returns exact verdicts
+(``pvalue`` None); each message is one line that names the first offending tensor or step, quoting the rule.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from backends.checkpointing import ModelState
+from conformance.backends.checkpointing import ModelState
 
 from .stats.verdict import Verdict
 

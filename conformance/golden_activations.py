@@ -50,19 +50,21 @@ import mpmath
 import numpy as np
 
 from . import activation_inputs as inputs
+from .goldens import store
+from .goldens.store import GoldenError
 from .specs import activations as spec
 
 SCHEMA = 1
-GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden" / "activations"
 MANIFEST = "manifest.json"
-REGENERATE = "python -m conformance.golden_activations update"
+REGENERATE = "conformance golden update --only activations"
 EXHAUSTIVE_DTYPES = ("float16", "bfloat16")
 SWEEP_DTYPES = ("float32", "float64")
 _UINT = {"float16": np.uint16, "bfloat16": np.uint16, "float32": np.uint32, "float64": np.uint64}
 
 
-class GoldenError(RuntimeError):
-    """A golden file is missing, corrupt or outdated; the message names it and the regenerate command."""
+def golden_dir() -> Path:
+    """The activation goldens read by default: ``activations/`` of :func:`conformance.goldens.store.default_dir`."""
+    return store.default_dir() / "activations"
 
 
 def file_name(dtype: str) -> str:
@@ -158,9 +160,11 @@ def _sweep_digest(dtype: str) -> str:
     return hashlib.sha256(inputs.bits_of(inputs.sweep_points(dtype)).tobytes()).hexdigest()
 
 
-def update(dtypes=EXHAUSTIVE_DTYPES + SWEEP_DTYPES, directory: Path = GOLDEN_DIR, processes: int | None = None,
+def update(dtypes=EXHAUSTIVE_DTYPES + SWEEP_DTYPES, directory: Path | None = None, processes: int | None = None,
            argv: list[str] | None = None, log=print) -> dict:
-    """Regenerate the golden files of ``dtypes`` and rewrite the manifest (each write atomic)."""
+    """Regenerate the golden files of ``dtypes`` and rewrite the manifest (each write atomic). ``directory``
+    defaults to ``activations/`` of :func:`conformance.goldens.store.write_dir` (never an installed package)."""
+    directory = Path(directory) if directory is not None else store.write_dir() / "activations"
     manifest_path = directory / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -240,9 +244,15 @@ def _manifest(directory: Path) -> dict:
     return manifest
 
 
+def load(dtype: str, directory: Path | None = None) -> Golden:
+    """The validated golden file of ``dtype`` (cached per directory); raises
+    :class:`~conformance.goldens.store.GoldenError` naming the problem. ``directory`` defaults to
+    :func:`golden_dir`."""
+    return _load(dtype, Path(directory) if directory is not None else golden_dir())
+
+
 @cache
-def load(dtype: str, directory: Path = GOLDEN_DIR) -> Golden:
-    """The validated golden file of ``dtype`` (cached); raises :class:`GoldenError` naming the problem."""
+def _load(dtype: str, directory: Path) -> Golden:
     manifest = _manifest(directory)
     path = directory / file_name(dtype)
     info = manifest.get("files", {}).get(path.name)
@@ -281,12 +291,13 @@ def load(dtype: str, directory: Path = GOLDEN_DIR) -> Golden:
     return Golden(dtype, x, finite, inputs.from_bits(arrays["swiglu.y"], dtype), refs, kappa, path)
 
 
-def check(directory: Path = GOLDEN_DIR) -> list[str]:
+def check(directory: Path | None = None) -> list[str]:
     """Validate every golden file; return the problems (empty when all are fine)."""
+    directory = Path(directory) if directory is not None else golden_dir()
     problems = []
     for dtype in EXHAUSTIVE_DTYPES + SWEEP_DTYPES:
         try:
-            load.__wrapped__(dtype, directory)
+            _load.__wrapped__(dtype, directory)
         except GoldenError as exc:
             problems.append(str(exc))
     return problems
@@ -301,9 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--only", action="append", choices=EXHAUSTIVE_DTYPES + SWEEP_DTYPES,
                     help="regenerate only this dtype's file (repeatable)")
     up.add_argument("--processes", type=int, default=None, help="worker processes (default: every CPU)")
-    up.add_argument("--dir", type=Path, default=GOLDEN_DIR, help=f"output directory (default {GOLDEN_DIR})")
+    up.add_argument("--dir", type=Path, default=None, help="output directory (default: golden/activations of the "
+                    "checkout, or of $CONFORMANCE_GOLDEN_DIR)")
     ck = sub.add_parser("check", help="validate the golden files on disk")
-    ck.add_argument("--dir", type=Path, default=GOLDEN_DIR)
+    ck.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.command == "update":
         update(tuple(args.only) if args.only else EXHAUSTIVE_DTYPES + SWEEP_DTYPES, args.dir, args.processes,

@@ -10,9 +10,11 @@ profile     use
 ``thorough`` 2,000 examples per check, for nightly or pre-release runs.
 ==========  =====================================================================================================
 
-Choose one explicitly with ``HYPOTHESIS_PROFILE=thorough conformance run ...``. Deadlines are off everywhere:
-an adapter call may compile a kernel on first use. :func:`load` is called by the suite modules that use
-hypothesis; :func:`active` returns the profile name in effect.
+Choose one explicitly with hypothesis's own option, ``conformance run -- --hypothesis-profile thorough`` (or
+``pytest --hypothesis-profile ...``), which wins, or with ``HYPOTHESIS_PROFILE=thorough``. A profile of another
+name given with ``--hypothesis-profile`` (registered by the user's own conftest) is honoured as it is. Deadlines
+are off everywhere: an adapter call may compile a kernel on first use. :func:`load` is called by the checks that
+use hypothesis; :func:`active` returns the profile name in effect.
 """
 
 from __future__ import annotations
@@ -25,13 +27,24 @@ PROFILES = ("dev", "ci", "thorough")
 _COMMON = {"deadline": None, "database": None, "print_blob": True,
            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]}
 
-settings.register_profile("dev", max_examples=60, **_COMMON)
-settings.register_profile("ci", max_examples=100, derandomize=True, **_COMMON)
-settings.register_profile("thorough", max_examples=2000, **_COMMON)
 
 
-def active() -> str:
-    """``$HYPOTHESIS_PROFILE`` if set, else ``ci`` when ``CI=true``, else ``dev``."""
+def register() -> None:
+    """Register the three profiles with hypothesis (idempotent)."""
+    settings.register_profile("dev", max_examples=60, **_COMMON)
+    settings.register_profile("ci", max_examples=100, derandomize=True, **_COMMON)
+    settings.register_profile("thorough", max_examples=2000, **_COMMON)
+
+
+register()
+
+
+def active(config=None) -> str:
+    """``--hypothesis-profile`` of the pytest ``config`` if given, else ``$HYPOTHESIS_PROFILE`` if set, else ``ci``
+    when ``CI=true``, else ``dev``."""
+    chosen = _option(config)
+    if chosen:
+        return chosen
     name = os.environ.get("HYPOTHESIS_PROFILE")
     if name:
         if name not in PROFILES:
@@ -40,8 +53,19 @@ def active() -> str:
     return "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
 
 
-def load() -> str:
-    """Load the active profile (see :func:`active`) and return its name."""
-    name = active()
-    settings.load_profile(name)
+def _option(config) -> str | None:
+    if config is None:
+        return None
+    try:
+        return config.getoption("hypothesis_profile")
+    except ValueError:  # hypothesis's pytest plugin is not loaded
+        return None
+
+
+def load(config=None) -> str:
+    """Load the active profile (see :func:`active`) and return its name. A profile chosen with
+    ``--hypothesis-profile`` was loaded by hypothesis's own plugin already and is left as it is."""
+    name = active(config)
+    if not _option(config):
+        settings.load_profile(name)
     return name

@@ -5,6 +5,11 @@ It only acts on *conformance checks*: tests in ``conformance.suite`` or marked
 ``@pytest.mark.conformance`` that request the ``backend`` fixture. Other tests in a project
 that has the plugin installed are untouched.
 
+Good citizen: importing this module imports pytest and the standard library only. Until the run is a
+conformance run (``--backend`` or ``--adapters`` given, or a conformance check collected or reported), no
+framework, adapter, statistics or known-failures module is imported and nothing is printed: the header
+is written when ``--backend`` is given, else once conformance checks were collected.
+
 Options (also settable through the ``conformance run`` CLI):
 
 ``--backend SPEC``      repeatable; default: every available backend
@@ -23,19 +28,18 @@ from pathlib import Path
 
 import pytest
 
-from backends import registry
-from backends.base import FLOAT_DTYPES, BackendUnavailable, ConformanceError, UnsupportedOperation
-
-from . import known_failures as kf
-from .context import ATTACHMENT_PROPERTY, USER_PROPERTY, CheckContext
-from .seeding import DEFAULT_MASTER_SEED, derive_seed
-from .stats import design
-
+#: Floating dtypes a check runs in by default (the same tuple as ``conformance.backends.base.FLOAT_DTYPES``,
+#: repeated here so that loading the plugin imports nothing heavy; tests/test_plugin_citizen.py checks they agree).
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 FRAMEWORK_MARKERS = ("torch", "numpy", "jax", "mlx", "candle")
 DEVICE_MARKERS = ("cpu", "cuda", "mps", "gpu", "metal")
 _STATE = pytest.StashKey[dict]()
 META_PROPERTY = "conformance_meta"
 _KNOWN = pytest.StashKey[object]()
+#: Same names as ``conformance.context``'s (kept literal so the plugin does not import it before it is needed).
+USER_PROPERTY = "conformance_verdicts"
+ATTACHMENT_PROPERTY = "conformance_attachment"
+_MARKER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,7 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--backend", action="append", default=[], metavar="SPEC",
                     help="backend to check, e.g. torch:cpu (repeatable; default: every available backend)")
     group.addoption("--conformance-seed", type=int, default=None, metavar="N",
-                    help=f"master seed of the run (default {DEFAULT_MASTER_SEED})")
+                    help="master seed of the run (default 20251123)")
     group.addoption("--report-dir", default=None, metavar="DIR",
                     help="write DIR/results.json, DIR/junit-style summary and DIR/index.html")
     group.addoption("--adapters", action="append", default=[], metavar="MODULE[:ATTR]",
@@ -55,43 +59,82 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "reported separately from the hard requirements")
 
 
+def register_marker(config: pytest.Config, name: str, what: str) -> None:
+    """Register ``name`` as a marker (once), so ``--strict-markers`` accepts adapter and device names."""
+    known = config.stash[_STATE].setdefault("markers", set())
+    if name and name not in known:
+        known.add(name)
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a conformance check parametrized over backends")
     config.addinivalue_line("markers", "dtypes(*names): dtypes a conformance check runs in")
     config.addinivalue_line("markers", "requires(*capabilities): backend capabilities the check needs")
     config.addinivalue_line("markers", "strict_tier: a stricter-tier check, run only with --strict-tier")
-    for name in FRAMEWORK_MARKERS:
-        config.addinivalue_line("markers", f"{name}: checks run on the {name} framework")
-    for name in DEVICE_MARKERS:
-        config.addinivalue_line("markers", f"{name}: checks run on a {name} device")
     _COLLECTED.clear()
-    state: dict = {"checks": 0, "records": [], "started": time.time(), "requested": [], "unavailable": {}, "specs": []}
+    state: dict = {"checks": 0, "records": [], "started": time.time(), "requested": [], "unavailable": {},
+                   "specs": None, "active": False, "header_shown": False}
     config.stash[_STATE] = state
+    for name in FRAMEWORK_MARKERS:
+        register_marker(config, name, f"checks run on the {name} framework")
+    for name in DEVICE_MARKERS:
+        register_marker(config, name, f"checks run on a {name} device")
+    for name in _entry_point_names():  # names only: no adapter module is imported here
+        register_marker(config, name, f"checks run on the {name} adapter")
+    profile = _option(config, "hypothesis_profile")
+    if profile:  # our profiles must exist before hypothesis's own plugin loads the one asked for
+        from .hypothesis_profiles import register
+
+        register()
+    state["requested"] = list(config.getoption("backend") or [])
+    if state["requested"] or config.getoption("adapters"):
+        activate(config)
+
+
+def _option(config: pytest.Config, name: str):
+    try:
+        return config.getoption(name)
+    except ValueError:  # the option belongs to a plugin that is not installed
+        return None
+
+
+def _entry_point_names() -> list[str]:
+    import importlib.metadata
+
+    return sorted({ep.name for ep in importlib.metadata.entry_points(group="conformance.backends")})
+
+
+def activate(config: pytest.Config) -> dict:
+    """Make this a conformance run (once): register ``--adapters`` modules, validate ``--backend`` specs, load the
+    known failures. Raises :class:`pytest.UsageError` with the reason for a bad spec or file."""
+    state = _state(config)
+    if state["active"]:
+        return state
+    state["active"] = True
+    from . import known_failures as kf
+    from .backends import registry
+    from .backends.base import ConformanceError
+    from .seeding import DEFAULT_MASTER_SEED
+
     for module in config.getoption("adapters") or []:
         try:
             registry.load_adapter_module(module)
         except ConformanceError as exc:
             raise pytest.UsageError(str(exc)) from exc
-    requested = config.getoption("backend") or []
-    for spec in requested:
+    for provider in registry.providers().values():
+        register_marker(config, provider.framework, f"checks run on the {provider.framework} adapter")
+        for device in provider.devices:
+            register_marker(config, device, f"checks run on a {device} device")
+    for spec in state["requested"]:
         try:
             availability = registry.probe(spec)
         except ConformanceError as exc:
             raise pytest.UsageError(str(exc)) from exc
         if not availability.available:
             state["unavailable"][spec] = availability.reason
-    if requested:
-        specs = list(dict.fromkeys(requested))
-    else:
-        specs = []
-        for info in registry.describe():
-            if info.available:
-                specs.append(info.spec)
-            elif not info.spec.endswith(":*"):
-                state["unavailable"].setdefault(info.spec, info.reason)
-    state["requested"] = requested
     state["filtered"] = bool(config.getoption("keyword") or config.getoption("markexpr"))
-    state["specs"] = specs
     state["seed"] = config.getoption("conformance_seed")
     if state["seed"] is None:
         state["seed"] = DEFAULT_MASTER_SEED
@@ -100,6 +143,26 @@ def pytest_configure(config: pytest.Config) -> None:
         state["known"] = kf.load(Path(path) if path else kf.DEFAULT_PATH)
     except kf.KnownFailuresError as exc:
         raise pytest.UsageError(str(exc)) from exc
+    return state
+
+
+def _specs(config: pytest.Config) -> list[str]:
+    """The backend specs of this run (computed once): ``--backend`` as given, else every available one."""
+    state = activate(config)
+    if state["specs"] is None:
+        from .backends import registry
+
+        if state["requested"]:
+            specs = list(dict.fromkeys(state["requested"]))
+        else:
+            specs = []
+            for info in registry.describe():
+                if info.available:
+                    specs.append(info.spec)
+                elif not info.spec.endswith(":*"):
+                    state["unavailable"].setdefault(info.spec, info.reason)
+        state["specs"] = specs
+    return state["specs"]
 
 
 def _state(config: pytest.Config) -> dict:
@@ -112,11 +175,12 @@ def _is_check(definition) -> bool:
     return in_suite or definition.get_closest_marker("conformance") is not None
 
 
-def _marks_for(spec: str) -> list:
+def _marks_for(config: pytest.Config, spec: str) -> list:
     framework, _, device = spec.partition(":")
     marks = []
     for name in (framework, device):
-        if name:
+        if name and _MARKER_NAME.match(name):
+            register_marker(config, name, f"checks run on {name}")
             marks.append(getattr(pytest.mark, name))
     return marks
 
@@ -125,14 +189,15 @@ def _marks_for(spec: str) -> list:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" not in metafunc.fixturenames or not _is_check(metafunc.definition):
         return
-    specs = _state(metafunc.config)["specs"]
+    config = metafunc.config
+    specs = _specs(config)
     if "dtype" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("dtypes")
         dtypes = marker.args if marker else FLOAT_DTYPES
-        params = [pytest.param(s, d, id=f"{s}-{d}", marks=_marks_for(s)) for s in specs for d in dtypes]
+        params = [pytest.param(s, d, id=f"{s}-{d}", marks=_marks_for(config, s)) for s in specs for d in dtypes]
         metafunc.parametrize(("backend", "dtype"), params, indirect=True)
     else:
-        params = [pytest.param(s, id=s, marks=_marks_for(s)) for s in specs]
+        params = [pytest.param(s, id=s, marks=_marks_for(config, s)) for s in specs]
         metafunc.parametrize("backend", params, indirect=True)
 
 
@@ -158,6 +223,9 @@ def repro_command(item: pytest.Item, spec: str, seed: int) -> str:
 @pytest.fixture
 def backend(request: pytest.FixtureRequest):
     """The adapter under test; skipped with the reason when it cannot run here."""
+    from .backends import registry
+    from .backends.base import BackendUnavailable
+
     spec = request.param
     try:
         adapter = registry.resolve(spec)
@@ -180,10 +248,13 @@ def dtype(request: pytest.FixtureRequest, backend) -> str:
 
 
 @pytest.fixture
-def conformance(request: pytest.FixtureRequest, backend) -> CheckContext:
+def conformance(request: pytest.FixtureRequest, backend):
     """Seeded context of one check (see :class:`conformance.context.CheckContext`)."""
+    from .backends.base import UnsupportedOperation
+    from .context import CheckContext
+
     item = request.node
-    seed = _state(request.config)["seed"]
+    seed = activate(request.config)["seed"]
     dtype_name = item.callspec.params.get("dtype") if hasattr(item, "callspec") else None
     ctx = CheckContext(check_id_of(item), backend.spec, dtype_name, seed, repro_command(item, backend.spec, seed),
                        item.user_properties)
@@ -199,25 +270,34 @@ def conformance(request: pytest.FixtureRequest, backend) -> CheckContext:
 def pytest_runtest_call(item: pytest.Item):
     try:
         return (yield)
-    except UnsupportedOperation as exc:
-        pytest.skip(f"unsupported: {exc}")
+    except Exception as exc:
+        from .backends.base import UnsupportedOperation
+
+        if isinstance(exc, UnsupportedOperation):
+            pytest.skip(f"unsupported: {exc}")
+        raise
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    known = _state(config)["known"]
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is None or "backend" not in callspec.params or not _is_check(item):
-            continue
-        _state(config)["checks"] += 1
+    checks = [item for item in items if "backend" in getattr(getattr(item, "callspec", None), "params", {})
+              and _is_check(item)]
+    if not checks:
+        return
+    from .seeding import derive_seed
+
+    state = activate(config)
+    known = state["known"]
+    for item in checks:
+        callspec = item.callspec
+        state["checks"] += 1
         check = check_id_of(item)
         spec, dtype_name = callspec.params["backend"], callspec.params.get("dtype")
         strict = item.get_closest_marker("strict_tier") is not None
         if strict and not config.getoption("strict_tier"):
             item.add_marker(pytest.mark.skip(reason="stricter tier: run with --strict-tier"))
         meta = {"check": check, "backend": spec, "dtype": dtype_name, "tier": "strict" if strict else "hard",
-                "seed": derive_seed(_state(config)["seed"], check, spec, dtype_name or ""),
-                "repro": repro_command(item, spec, _state(config)["seed"])}
+                "seed": derive_seed(state["seed"], check, spec, dtype_name or ""),
+                "repro": repro_command(item, spec, state["seed"])}
         item.user_properties.append((META_PROPERTY, meta))
         entry = known.match(check, spec, dtype_name)
         if entry is not None and entry.tests:
@@ -226,12 +306,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xfail(reason=entry.describe(), strict=False))
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    state = _state(config)
+def header_lines(config: pytest.Config) -> list[str]:
+    """The conformance header: master seed, design, and every backend's versions or reason."""
+    from .backends import registry
+    from .stats import design
+
+    state = activate(config)
     lines = [f"conformance: master seed {state['seed']}; designed family-wise false-alarm rate {design.FWER:g} "
              f"(alpha {design.ALPHA:g} per test, budget {design.TEST_BUDGET} tests); n = {design.DEFAULT_N:,} "
              "per distribution check"]
-    for spec in state["specs"]:
+    for spec in _specs(config):
         if spec in state["unavailable"]:
             continue
         try:
@@ -242,6 +326,25 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     for spec, reason in state["unavailable"].items():
         lines.append(f"  backend {spec}: UNAVAILABLE - {reason}")
     return lines
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = _state(config)
+    if not state["requested"]:
+        return []  # written after collection, and only if conformance checks were collected
+    state["header_shown"] = True
+    return header_lines(config)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = _state(session.config)
+    if state["header_shown"] or not state["checks"]:
+        return
+    state["header_shown"] = True
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        for line in header_lines(session.config):
+            reporter.write_line(line)
 
 
 def _outcome(report: pytest.TestReport) -> str | None:
@@ -289,7 +392,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if not state["checks"] and not _COLLECTED and not state["requested"]:
         return  # not a conformance run: stay silent
     from .results import build_results
+    from .stats import design
 
+    _specs(config)
     results = build_results(_COLLECTED, state, config)
     state["results"] = results
     tr = terminalreporter
@@ -315,5 +420,3 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
         paths = write_results(results, Path(report_dir))
         tr.write_line("reports: " + ", ".join(str(p) for p in paths))
-
-

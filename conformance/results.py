@@ -73,7 +73,7 @@ def environment() -> dict:
 
 
 def build_results(collected: list[dict], state: dict, config=None) -> dict:
-    from backends import registry
+    from conformance.backends import registry
 
     records = [make_record(r) for r in collected]
     records.sort(key=lambda r: (r["id"], r["backend"], r["dtype"] or ""))

@@ -7,7 +7,7 @@ Contract
   killed (its whole process group) and reported as hung. Nothing raises: every child yields a
   :class:`ChildResult` whose ``message`` says what happened (exit status, timeout, unparsable
   output) and carries the tail of its stderr.
-* The child resolves its adapter through :func:`backends.registry.resolve` after registering the
+* The child resolves its adapter through :func:`conformance.backends.registry.resolve` after registering the
   ``--adapters`` modules it was given, so third-party and faulty adapters run in children too. It
   sees ``CONFORMANCE_CHILD=1`` in its environment and the parent's ``sys.path``.
 * What a child draws is :func:`stream_digest`: the same recipe in the parent gives the same digest
@@ -87,7 +87,7 @@ def child_main() -> None:
     for entry in reversed(args.get("sys_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    from backends import registry
+    from conformance.backends import registry
 
     for module in args.get("adapters", []):
         registry.load_adapter_module(module)

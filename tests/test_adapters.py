@@ -1,4 +1,4 @@
-"""Fast tests of the numpy reference adapter, the torch adapter and backends.dtypes."""
+"""Fast tests of the numpy reference adapter, the torch adapter and conformance.backends.dtypes."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
-
-from backends import base, registry
-from backends import dtypes as D
-from backends.numpy_adapter import PROVIDER as NUMPY_PROVIDER
-from backends.numpy_adapter import NumpyBackend, fans
-from backends.torch_adapter import PROVIDER as TORCH_PROVIDER
+from conformance.backends import base, registry
+from conformance.backends import dtypes as D
+from conformance.backends.numpy_adapter import PROVIDER as NUMPY_PROVIDER
+from conformance.backends.numpy_adapter import NumpyBackend, fans
+from conformance.backends.torch_adapter import PROVIDER as TORCH_PROVIDER
 
 torch = pytest.importorskip("torch")
 
@@ -174,7 +173,7 @@ def test_numpy_trunc_normal_within_closed_bounds(np_backend):
 def test_torch_bfloat16_transfer_is_exact(torch_backend):
     torch_backend.seed(0)
     t = torch.empty(1000, dtype=torch.bfloat16).normal_()
-    from backends.torch_adapter import from_numpy, to_numpy
+    from conformance.backends.torch_adapter import from_numpy, to_numpy
 
     arr = to_numpy(t)
     assert arr.dtype == np.dtype(ml_dtypes.bfloat16)

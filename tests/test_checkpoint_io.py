@@ -18,8 +18,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from backends import torch_checkpoint as tc  # noqa: E402
-from backends.checkpointing import (  # noqa: E402
+from conformance.backends import torch_checkpoint as tc  # noqa: E402
+from conformance.backends.checkpointing import (  # noqa: E402
     CheckpointCorrupt,
     CheckpointError,
     DtypeMismatch,
@@ -30,7 +30,7 @@ from backends.checkpointing import (  # noqa: E402
     UnsafeCheckpoint,
     atomic_write,
 )
-from backends.torch_adapter import TorchBackend  # noqa: E402
+from conformance.backends.torch_adapter import TorchBackend  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ["torch", pytest.param("safetensors", marks=pytest.mark.skipif(
@@ -246,7 +246,7 @@ def test_killed_save_keeps_the_good_checkpoint(tmp_path):
     atomic_write(path, lambda f: f.write(b"good" * 1000))
     code = textwrap.dedent(f"""
         import os
-        from backends.checkpointing import atomic_write
+        from conformance.backends.checkpointing import atomic_write
         def writer(f):
             f.write(b"bad" * 500)
             f.flush()

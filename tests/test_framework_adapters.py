@@ -11,11 +11,10 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
-
-from backends import base, registry
-from backends.candle_adapter import PROVIDER as CANDLE_PROVIDER
-from backends.jax_adapter import PROVIDER as JAX_PROVIDER
-from backends.mlx_adapter import PROVIDER as MLX_PROVIDER
+from conformance.backends import base, registry
+from conformance.backends.candle_adapter import PROVIDER as CANDLE_PROVIDER
+from conformance.backends.jax_adapter import PROVIDER as JAX_PROVIDER
+from conformance.backends.mlx_adapter import PROVIDER as MLX_PROVIDER
 
 PROVIDERS = {"jax": JAX_PROVIDER, "mlx": MLX_PROVIDER, "candle": CANDLE_PROVIDER}
 
@@ -50,7 +49,7 @@ def test_registered_through_entry_points(framework):
     import importlib.metadata
 
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=registry.ENTRY_POINT_GROUP)}
-    assert names.get(framework) == f"backends.{framework}_adapter:PROVIDER"
+    assert names.get(framework) == f"conformance.backends.{framework}_adapter:PROVIDER"
 
 
 @pytest.mark.parametrize(("framework", "module"), [("jax", "jax"), ("mlx", "mlx.core"), ("candle", "candle")])

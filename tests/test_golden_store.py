@@ -10,8 +10,8 @@ import json
 import os
 
 import pytest
+from conformance.backends import registry
 
-from backends import registry
 from conformance import __version__
 from conformance.cli import main
 from conformance.goldens import fingerprints as fp
@@ -234,7 +234,7 @@ def test_never_pickle():
 def test_model_init_refactor_is_caught(tmp_path, monkeypatch, capsys):
     """LitGPT #1150 in miniature: init_weights becomes a no-op; the per-parameter fingerprints name the damage."""
     pytest.importorskip("torch")
-    from backends import torch_models
+    from conformance.backends import torch_models
 
     only = ["--only", "model_init:torch:cpu", "--dir", str(tmp_path)]
     assert main(["golden", "update", *only]) == 0

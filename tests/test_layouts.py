@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 import pytest
+from conformance.backends import layouts, registry
 
-from backends import layouts, registry
 from conformance.specs.fans import fans
 
 #: Canonical weight shapes: dense, conv1d, conv2d, conv3d; out, in and kernel sizes all distinct.

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         description="Build FACTORY(**config) on each backend (package.module:callable), check every parameter and "
                     "buffer against the init spec, print a per-parameter table and write REPORT_DIR/audit.json "
                     "(and audit_depth.png with matplotlib). Built-in specs: " + _builtins() + ".")
-    p.add_argument("factory", help="package.module:callable returning the model, e.g. backends.torch_models:llama")
+    p.add_argument("factory", help="package.module:callable returning the model, e.g. "
+                                    "conformance.backends.torch_models:llama")
     p.add_argument("--spec", required=True, help="built-in spec name or a TOML file")
     p.add_argument("--backend", action="append", default=[], metavar="SPEC", help="backend (repeatable; torch:cpu)")
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
@@ -44,8 +45,8 @@ def _builtins() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from backends import registry
-    from backends.base import BackendUnavailable, UnknownBackendError, UnsupportedOperation
+    from conformance.backends import registry
+    from conformance.backends.base import BackendUnavailable, UnknownBackendError, UnsupportedOperation
 
     from . import report as rep
     from .engine import audit

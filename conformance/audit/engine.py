@@ -1,6 +1,7 @@
 """The audit: every parameter and buffer of a built model against an init spec.
 
-:func:`audit_snapshot` is framework-free: it reads a :class:`backends.base.ModelSnapshot` (plain numpy data)
+:func:`audit_snapshot` is framework-free: it reads a
+:class:`~conformance.backends.base.ModelSnapshot` (plain numpy data)
 and a reference snapshot of the same model built eagerly, and produces an :class:`AuditReport`. :func:`audit`
 builds both snapshots through a backend adapter first.
 
@@ -684,7 +685,7 @@ def depth_profiles(results: dict[str, TensorResult], snapshot, alpha: float) -> 
 
 def audit_snapshot(snapshot, spec: S.InitSpec | str, reference=None, *, alpha: float = design.ALPHA,
                    factory: str = "", backend: str = "", seed: int | None = None) -> AuditReport:
-    """Audit a built model (:class:`backends.base.ModelSnapshot`) against ``spec``; ``reference`` is the same
+    """Audit a built model (a ``ModelSnapshot``) against ``spec``; ``reference`` is the same
     model built eagerly without init (its buffers and ties are what a correct build has)."""
     with np.errstate(all="ignore"):
         return _audit_snapshot(snapshot, spec, reference, alpha=alpha, factory=factory, backend=backend, seed=seed)
@@ -744,8 +745,8 @@ def audit(factory, spec: S.InitSpec | str, *, backend: str = "torch:cpu", device
           alpha: float = design.ALPHA, adapter=None) -> AuditReport:
     """Build ``factory(**config)`` on ``backend`` and audit it against ``spec`` (a built-in name, a TOML path or an
     :class:`InitSpec`). ``factory``: a callable, ``"package.module:callable"`` or an already built model."""
-    from backends import registry
-    from backends.base import UnsupportedOperation
+    from conformance.backends import registry
+    from conformance.backends.base import UnsupportedOperation
 
     from .factory import FactoryError, name_of, resolve
 

@@ -1,16 +1,16 @@
 """``conformance golden``: the only way golden files change (``update``), and their checks (``verify``, ``list``).
 
-``conformance golden update [--only KIND[:SPEC]] [--backend SPEC] [--dir DIR] [--force]``
+``conformance golden update [--only KIND[:SPEC]] [--backend SPEC] [--golden-dir DIR] [--force]``
     Recompute and write golden files, each atomically, after computing all of them; print a diff summary per file
     (added / changed / unchanged / removed entries and which streams changed). Without ``--only``: ``streams`` and
     ``model_init`` for every available backend (``activations`` only when named: it is slow and
     backend-independent). ``--only activations[:DTYPE]`` delegates to :mod:`conformance.golden_activations`.
-``conformance golden verify [--only ...] [--backend SPEC] [--dir DIR]``
+``conformance golden verify [--only ...] [--backend SPEC] [--golden-dir DIR]``
     Validate every file of every kind (schema, checksum, suite version; activations through
     :func:`conformance.golden_activations.check`) and recompute the fingerprints of the available
     backends. Exit 1 when a file is invalid or a stream changed within the same framework version; a change
     against another version's golden and a missing golden are reported, not failed.
-``conformance golden list [--dir DIR]``
+``conformance golden list [--golden-dir DIR]``
     Every golden file with its key and provenance.
 """
 
@@ -45,7 +45,7 @@ def _selected(args, every: bool = False) -> list[tuple[str, str | None]]:
 
 def _specs(args, selector: str | None) -> list[str]:
     """Backends a per-backend kind runs on: the --only selector, else --backend, else every available backend."""
-    from backends import registry
+    from conformance.backends import registry
 
     if selector:
         return [selector]
@@ -56,8 +56,8 @@ def _specs(args, selector: str | None) -> list[str]:
 
 def _resolve(spec: str, explicit: bool):
     """The adapter, or None (with a printed reason) when it cannot run here and was not asked for by name."""
-    from backends import registry
-    from backends.base import BackendUnavailable
+    from conformance.backends import registry
+    from conformance.backends.base import BackendUnavailable
 
     try:
         return registry.resolve(spec)
@@ -69,19 +69,25 @@ def _resolve(spec: str, explicit: bool):
 
 
 def _load_adapters(args) -> None:
-    from backends import registry
+    from conformance.backends import registry
 
     for module in args.adapters:
         registry.load_adapter_module(module)
 
 
 def _directory(args) -> Path:
+    """The directory read (verify, list): ``--golden-dir``, else :func:`store.default_dir`."""
     return Path(args.dir) if args.dir else store.default_dir()
 
 
+def _write_directory(args) -> Path:
+    """The directory an update writes: ``--golden-dir``, ``$CONFORMANCE_GOLDEN_DIR`` or a checkout's ``golden/``."""
+    return store.write_dir(args.dir)
+
+
 def _update(args: argparse.Namespace) -> int:
+    directory = _write_directory(args)
     _load_adapters(args)
-    directory = _directory(args)
     argv = ["update", *[a for only in (args.only or []) for a in ("--only", only)],
             *[a for b in args.backend for a in ("--backend", b)]]
     plans: list[K.Plan] = []
@@ -155,8 +161,9 @@ def register(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     gsub = g.add_subparsers(dest="golden_command", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dir", default=None, help=f"golden directory (default {store.default_dir()}, or "
-                                                    f"${store.ENV_DIR})")
+    common.add_argument("--golden-dir", "--dir", dest="dir", default=None,
+                        help=f"golden directory (default ${store.ENV_DIR}, else the data shipped with the package; an "
+                             "update writes there only in a source checkout)")
     common.add_argument("--adapters", action="append", default=[], metavar="MODULE[:ATTR]",
                         help="import MODULE and register its backend providers")
     select = argparse.ArgumentParser(add_help=False)

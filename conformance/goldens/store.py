@@ -3,7 +3,8 @@
 Contract
 --------
 * A file is keyed by ``(kind, framework, framework version, device, device name)``; its path is
-  :meth:`GoldenKey.relpath` under the golden directory (:func:`default_dir`, or ``$CONFORMANCE_GOLDEN_DIR``).
+  :meth:`GoldenKey.relpath` under the golden directory (:func:`default_dir`: ``$CONFORMANCE_GOLDEN_DIR``, else the
+  data shipped with the package); :func:`write_dir` says where an update may write.
 * :func:`load_file` never returns a file it does not fully trust. A missing field, invalid JSON, a checksum that
   does not match the entries (hand edits), an unknown schema, or a file written by a *newer* suite raise
   :class:`GoldenError` whose message names the file and what to do (the ``conformance golden update`` command
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import importlib.resources
 import json
 import os
 import platform
@@ -23,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends.base import ConformanceError
+from conformance.backends.base import ConformanceError
 
 from .. import __version__
 from ..results import atomic_write
@@ -47,19 +49,52 @@ class NewerGoldenError(GoldenError):
     """The file was written by a newer suite (newer schema or suite version): upgrade, or overwrite with --force."""
 
 
+def shipped_dir() -> Path:
+    """The golden data shipped with the package (``conformance.goldens.data``, mapped from the ``golden/`` folder of
+    a checkout), read through :mod:`importlib.resources`."""
+    files = importlib.resources.files("conformance.goldens.data")
+    if not isinstance(files, Path):  # a zip import: nothing on disk to read or compare against
+        raise GoldenError(f"the golden data of this installation is not a directory ({files!r}); install "
+                          f"dl-conformance unzipped or point ${ENV_DIR} at a copy of its golden/ folder")
+    return files
+
+
 def default_dir() -> Path:
-    """``$CONFORMANCE_GOLDEN_DIR`` if set, else the repository's ``golden/`` (beside the ``conformance`` package)."""
+    """Where golden data is read from: ``$CONFORMANCE_GOLDEN_DIR`` if set, else the data shipped with the package."""
     env = os.environ.get(ENV_DIR)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "golden"
+    return Path(env) if env else shipped_dir()
+
+
+def is_checkout(directory: Path) -> bool:
+    """Whether ``directory`` is the ``golden/`` folder of a source checkout (a ``pyproject.toml`` beside it)."""
+    directory = Path(directory).resolve()
+    return directory.name == "golden" and (directory.parent / "pyproject.toml").is_file()
+
+
+def write_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """Where ``conformance golden update`` writes: ``explicit`` (``--golden-dir``), else ``$CONFORMANCE_GOLDEN_DIR``,
+    else the checkout's ``golden/`` folder. Never an installed package's data unasked: that raises
+    :class:`GoldenError` saying how to choose a directory."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_DIR)
+    if env:
+        return Path(env)
+    shipped = shipped_dir()
+    if is_checkout(shipped):
+        return shipped
+    raise GoldenError(f"refusing to write golden files into the installed package ({shipped}): pass "
+                      f"--golden-dir DIR (or set ${ENV_DIR}) to write them elsewhere, or run `conformance golden "
+                      "update` from a source checkout, where they go to its golden/ folder")
 
 
 def update_command(kind: str, spec: str | None = None, directory: Path | None = None) -> str:
     """The exact command that (re)creates the golden of ``kind`` for ``spec``."""
     cmd = f"conformance golden update --only {kind}" + (f":{spec}" if spec else "")
     if directory is not None and directory.resolve() != default_dir().resolve():
-        cmd += f" --dir {directory}"
+        cmd += f" --golden-dir {directory}"
     elif os.environ.get(ENV_DIR):
-        cmd += f" --dir {os.environ[ENV_DIR]}"
+        cmd += f" --golden-dir {os.environ[ENV_DIR]}"
     return cmd
 
 

@@ -13,7 +13,7 @@ Where the framework's docs declare a formula that differs from the canonical one
 convention difference); a divergence from the framework's own docs is always a failure.
 
 Fans are those of a weight in the canonical layout ``(out, in, *kernel)``; each adapter translates the layout
-(see :mod:`backends.layouts`), so ``fan_in`` and ``fan_out`` below are the layer's true fans.
+(see :mod:`conformance.backends.layouts`), so ``fan_in`` and ``fan_out`` below are the layer's true fans.
 
 Sources (quoted in each entry):
 

@@ -36,7 +36,6 @@ from conformance import hypothesis_profiles
 from conformance.specs import activations as spec
 from conformance.stats.verdict import Verdict
 
-PROFILE = hypothesis_profiles.load()
 pytestmark = [pytest.mark.requires("activations")]
 NAMES = list(spec.ALL)
 
@@ -66,7 +65,8 @@ def python_repro(spec_: str, name: str, x: float, dtype: str, y: float | None = 
     call = (f"b.activation2('swiglu', np.array([float.fromhex('{float(x).hex()}')]), "
             f"np.array([float.fromhex('{float(y).hex()}')]), '{dtype}')" if name == "swiglu"
             else f"b.activation('{name}', np.array([float.fromhex('{float(x).hex()}')]), '{dtype}')")
-    code = f"import numpy as np; from backends.registry import resolve; b = resolve('{spec_}'); print({call})"
+    code = (f"import numpy as np; from conformance.backends.registry import resolve; b = resolve('{spec_}'); "
+            f"print({call})")
     return f"python -c {shlex.quote(code)}"
 
 
@@ -130,7 +130,7 @@ def _reference(name: str, xs, dtype: str, ys=None):
 
 @pytest.mark.dtypes("float32", "float64")
 @pytest.mark.parametrize("name", NAMES)
-def test_hypothesis(backend, dtype, conformance, name):
+def test_hypothesis(backend, dtype, conformance, name, pytestconfig):
     """Finite and accurate on hypothesis examples weighted to subnormals, signed zeros, exp thresholds and the
     largest magnitudes (profile: dev / ci / thorough, see conformance.hypothesis_profiles)."""
     from hypothesis import given, seed
@@ -140,6 +140,7 @@ def test_hypothesis(backend, dtype, conformance, name):
     xs_strategy = st.lists(inputs.hard_floats(dtype), min_size=1, max_size=16)
     ys_strategy = st.lists(st.sampled_from(inputs.Y_CYCLE), min_size=16, max_size=16)
     state: dict = {"examples": 0, "failure": None}
+    PROFILE = hypothesis_profiles.load(pytestconfig)  # noqa: N806 - the profile in effect for this check
 
     def verdicts_for(xs, ys):
         x = np.array(xs, dtype=dt)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import pytest
 
-from backends.base import SubprocessFailed
-from backends.checkpointing import CheckpointError, ProvenanceMismatch
 from conformance import expect_checkpoints as E
+from conformance.backends.base import SubprocessFailed
+from conformance.backends.checkpointing import CheckpointError, ProvenanceMismatch
 from conformance.stats import Verdict
 from conformance.subprocess_runner import default_timeout
 

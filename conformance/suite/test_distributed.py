@@ -1,7 +1,7 @@
 """Seeds across ranks of the backend's distributed runtime (torch.distributed: gloo on CPU, NCCL with
 one GPU per rank), at world sizes 2 and 4, loopback only, with timeouts.
 
-One launch per world size runs every scenario of :meth:`backends.base.Backend.rank_params`; the
+One launch per world size runs every scenario of :meth:`conformance.backends.base.Backend.rank_params`; the
 checks read it:
 
 * a model built after the same seed is bitwise identical on every rank (parameter hashes gathered
@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.base import SubprocessFailed, params_digest
 from conformance import expect
+from conformance.backends.base import SubprocessFailed, params_digest
 from conformance.seeding import derive_seed
 from conformance.specs.module_defaults import expected_module
 from conformance.stats import Verdict

@@ -1,6 +1,6 @@
 """Model-level init: the built-in reference models follow their published init specs (conformance.audit).
 
-Each case builds a small reference model (``backends.torch_models``) eagerly or through the meta device
+Each case builds a small reference model (``conformance.backends.torch_models``) eagerly or through the meta device
 (materialize + poison + ``init_weights``) and audits every parameter and buffer against a built-in spec:
 distribution per parameter, std against depth, buffers equal to a fresh build, tied weights aliased, no identical
 layers, every parameter matched by a rule. Runs on every backend declaring capability ``models``.
@@ -14,8 +14,8 @@ from conformance.audit import audit
 
 pytestmark = [pytest.mark.requires("models")]
 
-GPT2 = "backends.torch_models:gpt2"
-LLAMA = "backends.torch_models:llama"
+GPT2 = "conformance.backends.torch_models:gpt2"
+LLAMA = "conformance.backends.torch_models:llama"
 
 CASES = [
     ("gpt2", GPT2, {}, "eager", "auto"),

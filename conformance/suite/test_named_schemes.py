@@ -3,7 +3,7 @@
 For each canonical scheme (:data:`conformance.specs.named_schemes.CANONICAL`) and each weight kind (a non-square
 dense layer, a convolution), every initializer of the framework under test that carries that name
 (:data:`~conformance.specs.named_schemes.ENTRIES`) is called with its default arguments through
-:meth:`backends.base.Backend.named_init`, n = 1e6 values are drawn, and the *same* draw is compared twice:
+:meth:`conformance.backends.base.Backend.named_init`, n = 1e6 values are drawn, and the *same* draw is compared twice:
 
 * ``docs:*`` verdicts against the framework's documented law (quoted, with its source) -- a failure here is a
   failure of the framework;

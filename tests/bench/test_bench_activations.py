@@ -14,7 +14,7 @@ from conformance.specs import activations as spec
 
 def test_bench_exhaustive_16bit_sweep_torch_cpu(benchmark):
     pytest.importorskip("torch")
-    from backends.torch_adapter import TorchBackend
+    from conformance.backends.torch_adapter import TorchBackend
 
     backend = TorchBackend("cpu")
     xs = {d: inputs.all_bit_patterns(d) for d in ("float16", "bfloat16")}

@@ -21,9 +21,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from backends import dtypes as D
-from backends.numpy_adapter import NumpyBackend
+from conformance.backends import dtypes as D
+from conformance.backends.numpy_adapter import NumpyBackend
 
 from .common import providers
 

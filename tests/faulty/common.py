@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backends.base import Availability, Backend, Provider
+from conformance.backends.base import Availability, Backend, Provider
 
 
 @dataclass

@@ -23,9 +23,8 @@ import math
 import numpy as np
 import scipy.special
 import scipy.stats
-
-from backends import dtypes as D
-from backends.numpy_adapter import NumpyBackend
+from conformance.backends import dtypes as D
+from conformance.backends.numpy_adapter import NumpyBackend
 
 from .common import providers
 

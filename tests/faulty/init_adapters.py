@@ -6,9 +6,8 @@ Each class is a mutant the init checks must catch (see tests/test_init_mutants.p
 from __future__ import annotations
 
 import numpy as np
-
-from backends import dtypes as D
-from backends.numpy_adapter import NumpyBackend
+from conformance.backends import dtypes as D
+from conformance.backends.numpy_adapter import NumpyBackend
 
 from .common import providers
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 
-from backends.numpy_adapter import NumpyBackend
+from conformance.backends.numpy_adapter import NumpyBackend
 
 from .common import providers
 

@@ -22,8 +22,7 @@ import sys
 import time
 
 import numpy as np
-
-from backends.numpy_adapter import DEFAULT_SEED, NumpyBackend
+from conformance.backends.numpy_adapter import DEFAULT_SEED, NumpyBackend
 
 from .common import providers
 

@@ -1,6 +1,7 @@
 """Faulty training loops and checkpoint loaders (BUGS.md, "Resume and checkpoints"), each a torch:cpu adapter.
 
-Resume loops (subclasses of :class:`backends.torch_checkpoint.ResumeHarness`, run in fresh processes); the check
+Resume loops (subclasses of :class:`conformance.backends.torch_checkpoint.ResumeHarness`, run in fresh processes);
+the check
 ``checkpoints/test_resume_bit_exact`` must fail on each:
 
 * ``faulty-resume-reseed`` (ms-swift PR #9935): restores every RNG state, then calls ``seed_everything`` again, so
@@ -24,10 +25,9 @@ Loaders (``load_checkpoint`` overrides); ``checkpoints/test_round_trip`` must fa
 from __future__ import annotations
 
 import torch
-
-from backends import torch_checkpoint as tc
-from backends.checkpointing import verify_provenance
-from backends.torch_adapter import TorchBackend
+from conformance.backends import torch_checkpoint as tc
+from conformance.backends.checkpointing import verify_provenance
+from conformance.backends.torch_adapter import TorchBackend
 
 from .common import providers
 
