@@ -18,8 +18,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conformance.backends import torch_checkpoint as tc  # noqa: E402
-from conformance.backends.checkpointing import (  # noqa: E402
+from conformance.backends.torch import checkpoint_io as cio  # noqa: E402
+from conformance.backends.torch import checkpoint_models as cm  # noqa: E402
+from conformance.backends.torch_adapter import TorchBackend  # noqa: E402
+
+from conformance.harness.checkpoints import (  # noqa: E402
     CheckpointCorrupt,
     CheckpointError,
     DtypeMismatch,
@@ -28,13 +31,12 @@ from conformance.backends.checkpointing import (  # noqa: E402
     ShapeMismatch,
     UnexpectedKeys,
     UnsafeCheckpoint,
-    atomic_write,
 )
-from conformance.backends.torch_adapter import TorchBackend  # noqa: E402
+from conformance.harness.files import atomic_write  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ["torch", pytest.param("safetensors", marks=pytest.mark.skipif(
-    tc.safetensors_available() is not None, reason="safetensors is not installed"))]
+    cio.safetensors_available() is not None, reason="safetensors is not installed"))]
 SUFFIX = {"torch": ".pt", "safetensors": ".safetensors"}
 
 
@@ -60,7 +62,7 @@ def _one_line(exc: Exception, path: Path, key: str | None = None) -> str:
 
 def _save_sd(tmp_path, fmt, sd, name="edited"):
     path = tmp_path / f"{name}{SUFFIX[fmt]}"
-    tc.save_state_dict(sd, path, fmt, tc.provenance_of("tiny_tied", 11, "float32", "cpu", {}))
+    cio.save_state_dict(sd, path, fmt, cm.provenance_of("tiny_tied", 11, "float32", "cpu", {}))
     return path
 
 
@@ -130,7 +132,7 @@ def test_malicious_pickle_is_refused_and_nothing_runs(backend, tmp_path):
         assert "weights_only=True" in text and "refused" in text
         assert not marker.exists(), f"loading {path.name} ran the payload"
         with pytest.raises(UnsafeCheckpoint):
-            tc.read_checkpoint(path, "torch")
+            cio.read_checkpoint(path, "torch")
         assert not marker.exists()
 
 
@@ -151,7 +153,7 @@ def test_malicious_payload_is_live(tmp_path):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_missing_key(backend, tmp_path, fmt):
-    sd = tc.build_model("tiny_tied", "float32", "cpu", 11).state_dict()
+    sd = cm.build_model("tiny_tied", "float32", "cpu", 11).state_dict()
     del sd["norm.bias"]
     path = _save_sd(tmp_path, fmt, sd)
     with pytest.raises(MissingKeys) as info:
@@ -161,7 +163,7 @@ def test_missing_key(backend, tmp_path, fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_unexpected_key(backend, tmp_path, fmt):
-    sd = tc.build_model("tiny_tied", "float32", "cpu", 11).state_dict()
+    sd = cm.build_model("tiny_tied", "float32", "cpu", 11).state_dict()
     sd["extra.weight"] = torch.zeros(3)
     path = _save_sd(tmp_path, fmt, sd)
     with pytest.raises(UnexpectedKeys) as info:
@@ -171,7 +173,7 @@ def test_unexpected_key(backend, tmp_path, fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_shape_mismatch(backend, tmp_path, fmt):
-    sd = tc.build_model("tiny_tied", "float32", "cpu", 11).state_dict()
+    sd = cm.build_model("tiny_tied", "float32", "cpu", 11).state_dict()
     sd["up.weight"] = sd["up.weight"].t().contiguous()
     path = _save_sd(tmp_path, fmt, sd)
     with pytest.raises(ShapeMismatch) as info:
@@ -182,7 +184,7 @@ def test_shape_mismatch(backend, tmp_path, fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_dtype_mismatch_is_not_cast_silently(backend, tmp_path, fmt):
-    sd = tc.build_model("tiny_tied", "float32", "cpu", 11).state_dict()
+    sd = cm.build_model("tiny_tied", "float32", "cpu", 11).state_dict()
     sd["down.bias"] = sd["down.bias"].double()
     path = _save_sd(tmp_path, fmt, sd)
     with pytest.raises(DtypeMismatch) as info:
@@ -204,7 +206,7 @@ def test_provenance_mismatch_and_missing(backend, tmp_path, fmt):
                                  expect={k: saved.provenance[k] for k in ("seed", "init", "dtype", "versions")})
     assert ok.provenance["seed"] == 11
     plain = tmp_path / "plain.pt"
-    torch.save(tc.build_model("tiny_tied", "float32", "cpu", 11).state_dict(), plain)
+    torch.save(cm.build_model("tiny_tied", "float32", "cpu", 11).state_dict(), plain)
     backend.load_checkpoint(plain, "tiny_tied", "torch", "float32")  # a plain state dict loads ...
     with pytest.raises(ProvenanceMismatch, match="no provenance"):  # ... but cannot prove where it came from
         backend.load_checkpoint(plain, "tiny_tied", "torch", "float32", expect={"seed": 11})
@@ -230,7 +232,7 @@ def test_failed_save_keeps_the_good_checkpoint(backend, tmp_path, fmt, monkeypat
         monkeypatch.setattr(torch, "save", lambda obj, f, *a, **k: half_then_fail(f))
     else:
         real = atomic_write
-        monkeypatch.setattr(tc, "atomic_write",
+        monkeypatch.setattr(cio, "atomic_write",
                             lambda p, writer: real(p, lambda f: (writer(f), half_then_fail(f))))
     with pytest.raises(OSError, match="No space left"):
         backend.save_checkpoint(path, "tiny_tied", fmt, "float32", 99)
@@ -246,7 +248,7 @@ def test_killed_save_keeps_the_good_checkpoint(tmp_path):
     atomic_write(path, lambda f: f.write(b"good" * 1000))
     code = textwrap.dedent(f"""
         import os
-        from conformance.backends.checkpointing import atomic_write
+        from conformance.harness.files import atomic_write
         def writer(f):
             f.write(b"bad" * 500)
             f.flush()

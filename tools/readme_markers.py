@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conformance.harness.files import atomic_write
+
 
 def replace_between(readme: Path, start: str, end: str, body: str) -> bool:
     """Replace the text between ``start`` and ``end`` with ``body``; returns True when the file changed."""
@@ -14,6 +16,6 @@ def replace_between(readme: Path, start: str, end: str, body: str) -> bool:
     _, tail = rest.split(end, 1)
     new = f"{head}{start}\n{body}\n{end}{tail}"
     if new != text:
-        readme.write_text(new)
+        atomic_write(readme, new)
         return True
     return False

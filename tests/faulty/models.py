@@ -1,7 +1,7 @@
 """Faulty models the init audit must catch, each reproducing a published bug class.
 
 Factories (``tests.faulty.models:<name>``), all built from the reference models in
-:mod:`conformance.backends.torch_models`:
+:mod:`conformance.backends.torch.models`:
 
 * :func:`litgpt_reset_skipped` - LitGPT #1150 (fixed by PR #1162): the model is built under an empty-init
   context (``torch.nn.init`` a no-op) and ``initialize_weights`` installs the per-module init functions but never
@@ -24,7 +24,7 @@ import functools
 import math
 
 import torch
-from conformance.backends import torch_models as tm
+from conformance.backends.torch import models as tm
 from torch.overrides import TorchFunctionMode
 
 

@@ -1,6 +1,6 @@
 """Faulty training loops and checkpoint loaders (BUGS.md, "Resume and checkpoints"), each a torch:cpu adapter.
 
-Resume loops (subclasses of :class:`conformance.backends.torch_checkpoint.ResumeHarness`, run in fresh processes);
+Resume loops (subclasses of :class:`conformance.backends.torch.resume.ResumeHarness`, run in fresh processes);
 the check
 ``checkpoints/test_resume_bit_exact`` must fail on each:
 
@@ -25,15 +25,18 @@ Loaders (``load_checkpoint`` overrides); ``checkpoints/test_round_trip`` must fa
 from __future__ import annotations
 
 import torch
-from conformance.backends import torch_checkpoint as tc
-from conformance.backends.checkpointing import verify_provenance
+from conformance.backends.torch import checkpoint_io as cio
+from conformance.backends.torch import checkpoint_models as cm
+from conformance.backends.torch.resume import ResumeHarness
 from conformance.backends.torch_adapter import TorchBackend
+
+from conformance.harness.checkpoints import verify_provenance
 
 from .common import providers
 
 
 # -- resume loops ----------------------------------------------------------------------------------------------------
-class ResetSeedAfterRestore(tc.ResumeHarness):
+class ResetSeedAfterRestore(ResumeHarness):
     """ms-swift PR #9935: ``seed_everything`` after the RNG states were restored."""
 
     def restore(self, directory):
@@ -42,14 +45,14 @@ class ResetSeedAfterRestore(tc.ResumeHarness):
         return step
 
 
-class DropRngState(tc.ResumeHarness):
+class DropRngState(ResumeHarness):
     """ms-swift PR #9935: a safetensors-only checkpoint; no RNG state saved, none restored."""
 
     def capture_rng(self) -> dict:
         return {}
 
 
-class ReplayEpochZero(tc.ResumeHarness):
+class ReplayEpochZero(ResumeHarness):
     """ms-swift #10050: the epoch and position are restored, the shuffling generator starts from its seed."""
 
     def restore_loader(self, state) -> None:
@@ -96,10 +99,10 @@ class _LoaderBackend(TorchBackend):
     def load_checkpoint(self, path, model, fmt, dtype, device=None, expect=None):
         self.require_dtype(dtype)
         device = device or self.device
-        sd, prov = tc.read_checkpoint(path, fmt, device)
+        sd, prov = cio.read_checkpoint(path, fmt, device)
         built = self.faulty_load(sd, model, dtype, device)
-        state = tc.model_state(built, model)
-        state.provenance, state.file_keys, state.path = prov, tc.file_entries(path, fmt), str(path)
+        state = cio.model_state(built, model)
+        state.provenance, state.file_keys, state.path = prov, cio.file_entries(path, fmt), str(path)
         verify_provenance(path, prov, expect)
         return state
 
@@ -111,7 +114,7 @@ class FaultyLoadGarbage(_LoaderBackend):
     """transformers #28122: skipped (renamed) keys keep uninitialized memory."""
 
     def faulty_load(self, sd, model, dtype, device):
-        built = tc.build_model(model, dtype, device, 1)
+        built = cm.build_model(model, dtype, device, 1)
         renamed = {k: v for k, v in sd.items() if "norm" not in k and "ln_" not in k}
         for name, t in built.state_dict().items():
             if name not in renamed:
@@ -124,7 +127,7 @@ class FaultyLoadUntied(_LoaderBackend):
     """accelerate #1197: entries copied one by one and assigned; ties broken."""
 
     def faulty_load(self, sd, model, dtype, device):
-        built = tc.build_model(model, dtype, device, 1)
+        built = cm.build_model(model, dtype, device, 1)
         built.load_state_dict({k: v.to(device).clone() for k, v in sd.items()}, assign=True)
         return built
 
@@ -134,7 +137,7 @@ class FaultyLoadMetaBuffers(_LoaderBackend):
 
     def faulty_load(self, sd, model, dtype, device):
         with torch.device("meta"):
-            built = tc.MODELS[model][0]()
+            built = cm.MODELS[model][0]()
         built = built.to_empty(device=device)
         built._apply(lambda t: t.to(dtype=getattr(torch, dtype)) if t.is_floating_point() else t)
         for t in list(built.parameters()) + list(built.buffers()):

@@ -2,10 +2,11 @@
 
 Contract
 --------
-* :func:`run_ranks` starts ``world_size`` interpreters (``python -m conformance.backends.torch_distributed``),
-  each in its own session, rendezvousing over ``tcp://127.0.0.1:<free port>`` (loopback only; gloo
-  and NCCL sockets pinned to the loopback interface). The process group uses NCCL when the adapter's
-  device is CUDA and there is one GPU per rank, else gloo (on CPU tensors, or CUDA tensors with gloo).
+* :func:`run_ranks` starts ``world_size`` interpreters (``python -m conformance.backends.torch.distributed``,
+  through :func:`conformance.harness.processes.start`), each in its own session, rendezvousing over
+  ``tcp://127.0.0.1:<free port>`` (loopback only; gloo and NCCL sockets pinned to the loopback interface). The
+  process group uses NCCL when the adapter's device is CUDA and there is one GPU per rank, else gloo (on CPU
+  tensors, or CUDA tensors with gloo).
 * Every rank runs the scenarios of :meth:`conformance.backends.base.Backend.rank_params` in the order
   ``skip_seed`` (first, so that the skipping rank's generator really was never seeded),
   ``same_seed``, ``rank_offset``, ``meta_init``; after each it gathers every rank's
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import SubprocessFailed, params_digest
+from conformance.harness import processes
+
+from ..base import SubprocessFailed, params_digest
 
 SCENARIOS = ("skip_seed", "same_seed", "rank_offset", "meta_init")
 #: The reference model: two Linear(FEATURES, FEATURES) layers in a Sequential (parameter names "0.weight", ...).
@@ -54,80 +56,53 @@ def _pg_backend(device: str, world_size: int) -> str:
     return "gloo"
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError):
-        proc.kill()
-    proc.wait()
-
-
-def _tail(path: Path) -> str:
-    try:
-        text = path.read_text(errors="replace").strip()
-    except OSError:
-        return ""
-    return text if len(text) <= STDERR_TAIL else "..." + text[-STDERR_TAIL:]
-
-
 def run_ranks(device: str, world_size: int, seed: int, timeout: float) -> dict:
     """Run the scenarios on ``world_size`` ranks; see :meth:`conformance.backends.base.Backend.rank_params`."""
     pg = _pg_backend(device, world_size)
-    env = dict(os.environ)
+    env = {"OMP_NUM_THREADS": "1"}
     if sys.platform.startswith("linux"):
-        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
-        env.setdefault("NCCL_SOCKET_IFNAME", "lo")
-    env["OMP_NUM_THREADS"] = "1"
-    path = [p for p in sys.path if p]
-    env["PYTHONPATH"] = os.pathsep.join(path + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        env.update({k: os.environ.get(k, "lo") for k in ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")})
     with tempfile.TemporaryDirectory(prefix="conformance-dist-") as tmp:
         out = Path(tmp)
         port = _free_port()
-        procs = []
-        start = time.monotonic()
+        procs, logs = [], []
+        deadline = time.monotonic() + timeout
         try:
             for rank in range(world_size):
                 cfg = {"rank": rank, "world_size": world_size, "port": port, "seed": seed, "device": device,
                        "backend": pg, "timeout": timeout, "out": str(out)}
-                err = open(out / f"rank{rank}.stderr", "w")  # noqa: SIM115 - closed below
-                procs.append((subprocess.Popen([sys.executable, "-m", __name__, json.dumps(cfg)],
-                                               stdout=err, stderr=subprocess.STDOUT, env=env,
-                                               start_new_session=True), err))
-            failure = _wait(procs, start, timeout, out, world_size, pg)
+                logs.append(open(out / f"rank{rank}.stderr", "w"))  # noqa: SIM115 - closed below
+                procs.append(processes.start(["-m", __name__, json.dumps(cfg)], env=env, stdout=logs[-1],
+                                             stderr=subprocess.STDOUT))
+            failure = _wait(procs, deadline, timeout, out, world_size, pg)
         finally:
-            for proc, err in procs:
-                if proc.poll() is None:
-                    _kill(proc)
-                err.close()
+            for proc in procs:
+                processes.stop(proc)
+            for log in logs:
+                log.close()
         if failure:
             raise SubprocessFailed(failure)
         return _collect(out, world_size, pg, device)
 
 
-def _wait(procs, start: float, timeout: float, out: Path, world_size: int, pg: str) -> str:
-    """Poll the ranks until all exit; return a failure message ('' when every rank exited 0)."""
+def _wait(procs, deadline: float, timeout: float, out: Path, world_size: int, pg: str) -> str:
+    """Wait for the ranks (the first failure or the deadline stops them all); a failure message, '' when every
+    rank exited 0."""
     where = f"torch.distributed ({pg}) world size {world_size}"
-    while True:
-        codes = [proc.poll() for proc, _ in procs]
-        bad = [(r, c) for r, c in enumerate(codes) if c not in (None, 0)]
-        if bad:
-            time.sleep(0.5)  # let the other ranks notice and print their errors
-            for proc, _ in procs:
-                if proc.poll() is None:
-                    _kill(proc)
-            parts = [f"rank {r} exited with status {c}: {_tail(out / f'rank{r}.stderr') or '(no output)'}"
-                     for r, c in bad]
-            return f"{where}: " + "; ".join(parts)
-        if all(c == 0 for c in codes):
-            return ""
-        if time.monotonic() - start > timeout:
-            hung = [r for r, c in enumerate(codes) if c is None]
-            for proc, _ in procs:
-                if proc.poll() is None:
-                    _kill(proc)
-            parts = [f"rank {r}: {_tail(out / f'rank{r}.stderr') or '(no output)'}" for r in hung]
-            return f"{where}: ranks {hung} did not finish within {timeout:g} s and were killed; " + "; ".join(parts)
-        time.sleep(0.05)
+    codes = processes.wait_all(procs, deadline)
+    bad = [(r, c) for r, c in enumerate(codes) if c not in (None, 0)]
+    if bad:
+        parts = [f"rank {r} {processes.describe(c)}: {_tail(out, r)}" for r, c in bad]
+        return f"{where}: " + "; ".join(parts)
+    hung = [r for r, c in enumerate(codes) if c is None]
+    if hung:
+        parts = [f"rank {r}: {_tail(out, r)}" for r in hung]
+        return f"{where}: ranks {hung} did not finish within {timeout:g} s and were killed; " + "; ".join(parts)
+    return ""
+
+
+def _tail(out: Path, rank: int) -> str:
+    return processes.tail_file(out / f"rank{rank}.stderr", STDERR_TAIL) or "(no output)"
 
 
 def _collect(out: Path, world_size: int, pg: str, device: str) -> dict:
@@ -159,7 +134,7 @@ def _worker(cfg: dict) -> None:
     import torch
     import torch.distributed as dist
 
-    from .torch_adapter import to_numpy
+    from .tensors import to_numpy
 
     torch.set_num_threads(1)
     rank, world_size, seed = cfg["rank"], cfg["world_size"], cfg["seed"]

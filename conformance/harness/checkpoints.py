@@ -1,4 +1,4 @@
-"""Framework-agnostic pieces of checkpointing: the errors users see, what adapters report, provenance, atomic writes.
+"""Framework-free checkpoint vocabulary: the errors users see, what adapters report, provenance.
 
 Contract
 --------
@@ -10,9 +10,8 @@ Contract
 * Adapters describe a model's state as a :class:`ModelState`: one :class:`TensorRecord` per state entry (bits as a
   numpy array, dtype, shape, strides in elements, bytes), the groups of names that share storage (tied
   parameters) and the provenance read back from the file.
-* :func:`atomic_write` writes through a temporary file in the destination's directory, fsyncs it and renames it
-  over the destination with ``os.replace``; if the writer raises (or the process dies) the destination keeps its
-  old bytes.
+* Checkpoint files are written with :func:`conformance.harness.files.atomic_write` (temporary file, fsync,
+  ``os.replace``): if the writer raises (or the process dies) the destination keeps its old bytes.
 * Provenance is a flat JSON object (:data:`PROVENANCE_FIELDS` plus ``tensors``: sha256 of each saved tensor's
   bytes); :func:`verify_provenance` compares the fields a caller expects and raises :class:`ProvenanceMismatch`.
 
@@ -21,19 +20,16 @@ Nothing here imports a framework.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
-from .base import ConformanceError
+from conformance.backends.base import ConformanceError
 
 #: Format tag written into every checkpoint this package saves.
 FORMAT_TAG = "dl-conformance/checkpoint-1"
@@ -189,38 +185,3 @@ def verify_provenance(path, stored: Mapping[str, Any] | None, expect: Mapping[st
 def dumps_provenance(provenance: Mapping[str, Any]) -> str:
     """Canonical JSON (sorted keys, no spaces) of a provenance record."""
     return json.dumps(provenance, sort_keys=True, separators=(",", ":"))
-
-
-# -- atomic writes -------------------------------------------------------------------------------------------------
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened / fsynced
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: str | os.PathLike, writer: Callable[[BinaryIO], None]) -> Path:
-    """Write ``path`` atomically: ``writer(f)`` fills a temporary file in the same directory, which is flushed,
-    fsynced and renamed over ``path`` (``os.replace``); the directory is fsynced after the rename.
-
-    If ``writer`` raises, the temporary file is removed and the exception propagates; ``path`` is untouched. A
-    process killed mid-write leaves at most a ``.<name>.tmp-*`` file beside an intact ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-    return path

@@ -15,8 +15,8 @@ against the built-in specs:
   The RoPE table is a non-persistent buffer (``freqs_cis``, complex64; ``cos``/``sin`` with litgpt naming)
   that ``init_weights`` recomputes, as torchtitan does after meta-device materialization.
 
-Factories for the audit CLI: ``conformance.backends.torch_models:gpt2``, ``conformance.backends.torch_models:llama`` and
-``conformance.backends.torch_models:hf_causal_lm`` (Hugging Face ``transformers`` from a config, no download).
+Factories for the audit CLI: ``conformance.backends.torch.models:gpt2``, ``conformance.backends.torch.models:llama``
+and ``conformance.backends.torch.models:hf_causal_lm`` (Hugging Face ``transformers`` from a config, no download).
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ import dataclasses
 import functools
 import math
 
-import numpy as np
-
-from .base import ModelSnapshot, UnsupportedOperation
+from ..base import ModelSnapshot, UnsupportedOperation
+from .tensors import to_numpy
 
 
 def _torch():
@@ -462,12 +461,6 @@ def _poison_value(dtype) -> float:
     return -float(torch.finfo(dtype).max) / 2
 
 
-def _to_numpy(tensor) -> np.ndarray:
-    from .torch_adapter import to_numpy
-
-    return to_numpy(tensor)
-
-
 @contextlib.contextmanager
 def _default_dtype(dtype):
     torch = _torch()
@@ -526,7 +519,7 @@ def snapshot(model, *, dtype: str, device_init: str, init_method: str, poison: f
             full = prefix + pname
             if full in params:
                 continue
-            params[full] = _to_numpy(p)
+            params[full] = to_numpy(p)
             types[full] = type(module).__name__
             if wshape is not None:
                 shapes[full] = wshape
@@ -536,7 +529,7 @@ def snapshot(model, *, dtype: str, device_init: str, init_method: str, poison: f
             if b is None:
                 continue
             full = prefix + bname
-            buffers[full] = _to_numpy(b)
+            buffers[full] = to_numpy(b)
             persistent[full] = bname not in module._non_persistent_buffers_set
             types[full] = type(module).__name__
     tied = [frozenset(names) for names in owners.values() if len(names) > 1]
