@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.browser import find_chromium, open_page
+from conformance.report.browser import find_chromium, open_page
 
 from .helpers import ROOT, run_cli
 

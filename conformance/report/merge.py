@@ -9,12 +9,14 @@ the matrix shows the last one, marked. Nothing is written unless every input loa
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
-from .report_cli import load_results
-from .results import OUTCOMES, SCHEMA, atomic_write
-from .stats import design
+from ..harness.files import atomic_write
+from ..results import OUTCOMES, SCHEMA
+from ..stats import design
+from .load import load_mutation_score, load_results
 
 
 def _key(record: dict) -> tuple:
@@ -66,15 +68,15 @@ def merge_results(paths: list[Path]) -> dict:
     }
 
 
-def _merge_cmd(args) -> int:
-    from .report import render_html
+def merge_cmd(args) -> int:
+    """``conformance report merge A B ... -o DIR [--mutation-score FILE]``."""
+    from .html import render_html
 
     results = merge_results([Path(p) for p in args.results])
+    mutation = load_mutation_score(Path(args.mutation_score)) if getattr(args, "mutation_score", None) else None
     out = Path(args.output)
-    import json
-
     atomic_write(out / "results.json", json.dumps(results, indent=1, allow_nan=False))
-    atomic_write(out / "index.html", render_html(results))
+    atomic_write(out / "index.html", render_html(results, mutation_score=mutation))
     m = results["merge"]
     print(f"merged {len(args.results)} files: {results['summary']['total']} records, "
           f"{len(m['duplicates'])} duplicates, {len(m['conflicts'])} conflicts -> {out / 'index.html'}")

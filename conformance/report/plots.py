@@ -1,5 +1,6 @@
-"""Figures for the HTML report, drawn with matplotlib from the compact summaries in results.json
-and returned as inline ``data:`` URIs (the report stays one self-contained file)."""
+"""Figures for the HTML report, drawn with matplotlib from the typed attachments in results.json
+(:mod:`conformance.report.attachments`) and returned as inline ``data:`` URIs (the report stays one
+self-contained file)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import base64
 import io
 
 import matplotlib
+
+from .attachments import DistributionPlot
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -19,25 +22,25 @@ def _data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def distribution_figure(plot: dict, title: str) -> str:
+def distribution_figure(plot: DistributionPlot, title: str) -> str:
     """ECDF against the expected CDF, a QQ plot and a histogram with the expected counts."""
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(11, 3.1))
-    a.plot(plot["cdf_x"], plot["cdf_y"], color="#444", label="expected CDF")
-    a.step(plot["sample_q"], plot["probs"], where="post", color="#c0392b", label="observed ECDF")
+    a.plot(plot.cdf_x, plot.cdf_y, color="#444", label="expected CDF")
+    a.step(plot.sample_q, plot.probs, where="post", color="#c0392b", label="observed ECDF")
     a.set_title("ECDF vs expected CDF", fontsize=9)
     a.legend(fontsize=7)
-    lo = min(plot["ref_q"] + plot["sample_q"])
-    hi = max(plot["ref_q"] + plot["sample_q"])
+    lo = min(plot.ref_q + plot.sample_q)
+    hi = max(plot.ref_q + plot.sample_q)
     b.plot([lo, hi], [lo, hi], color="#999", lw=1)
-    b.plot(plot["ref_q"], plot["sample_q"], ".", color="#c0392b", ms=4)
+    b.plot(plot.ref_q, plot.sample_q, ".", color="#c0392b", ms=4)
     b.set_xlabel("expected quantile", fontsize=8)
     b.set_ylabel("observed quantile", fontsize=8)
     b.set_title("QQ plot", fontsize=9)
-    edges = plot["edges"]
+    edges = plot.edges
     mids = [(x + y) / 2 for x, y in zip(edges[:-1], edges[1:], strict=True)]
     width = edges[1] - edges[0]
-    c.bar(mids, plot["observed"], width=width, color="#e6b0aa", label="observed")
-    c.step(edges, plot["expected"] + plot["expected"][-1:], where="post", color="#444", label="expected")
+    c.bar(mids, plot.observed, width=width, color="#e6b0aa", label="observed")
+    c.step(edges, plot.expected + plot.expected[-1:], where="post", color="#444", label="expected")
     c.set_title("histogram vs expected counts", fontsize=9)
     c.legend(fontsize=7)
     for ax in (a, b, c):
