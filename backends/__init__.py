@@ -1,5 +1,6 @@
-"""Backend adapters: the interface (:mod:`conformance.backends.base`), discovery (:mod:`conformance.backends.registry`)
-and the built-in adapters (torch, numpy reference), each registered through entry points."""
+"""Backend adapters: the interface (:mod:`conformance.backends.interface`, on one page; the base class and errors in
+:mod:`conformance.backends.base`), discovery (:mod:`conformance.backends.registry`) and the built-in adapters (torch,
+numpy reference, JAX, MLX, Candle), each registered through entry points."""
 
 from .base import (
     FLOAT_DTYPES,

@@ -1,4 +1,8 @@
-"""The adapter interface every backend implements, and the errors it raises.
+"""The base class every backend subclasses, and the errors it raises.
+
+Read :mod:`conformance.backends.interface` first: the minimum to implement, each capability's methods and the
+parameter names, on one page (it re-exports everything below). This module stays importable as
+``conformance.backends.base`` for third-party adapters.
 
 Contract
 --------
@@ -29,6 +33,7 @@ Providers are discovered through the entry-point group
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -36,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .checkpointing import ModelState
+    from conformance.harness.checkpoints import ModelState
 
 #: Every floating dtype name the suite knows.
 FLOAT_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
@@ -153,13 +158,26 @@ class ModelSnapshot:
 
 
 class Backend(abc.ABC):
-    """One framework on one device. Subclasses fill in the framework calls."""
+    """One framework on one device. Subclasses fill in the framework calls.
+
+    The minimum, and which methods make which capability, is in :mod:`conformance.backends.interface`.
+    """
 
     framework: str = ""
     device: str = ""
     dtypes: frozenset[str] = frozenset()
-    capabilities: frozenset[str] = frozenset()
     contracts: Mapping[str, Contract] = {}
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """Derived, never declared: the capabilities whose methods this class overrides, minus :meth:`lacks`
+        (see :func:`capabilities_of`)."""
+        return capabilities_of(self)
+
+    def lacks(self) -> Mapping[str, str]:
+        """Capabilities this class implements that this device or build cannot offer: name -> human reason
+        (torch: ``{"distributed": ...}`` on ``mps``). Empty by default."""
+        return {}
 
     @property
     def spec(self) -> str:
@@ -176,7 +194,7 @@ class Backend(abc.ABC):
 
     # -- helpers for subclasses --------------------------------------------------------
     def require(self, capability: str) -> None:
-        """Raise :class:`UnsupportedOperation` unless ``capability`` is declared."""
+        """Raise :class:`UnsupportedOperation` unless this adapter has ``capability``."""
         if capability not in self.capabilities:
             raise UnsupportedOperation(f"{self.spec} does not declare capability {capability!r}")
 
@@ -193,7 +211,8 @@ class Backend(abc.ABC):
         raise UnsupportedOperation(f"{self.spec} cannot be seeded")
 
     def sample(self, dist: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """Draw from the framework's native sampler: ``uniform(a, b)``, ``normal(mean, std)``.
+        """Draw from the framework's native sampler: ``uniform(low, high)``, ``normal(mean, std)``,
+        ``trunc_normal(mean, std, low, high)`` (neutral names: :data:`.interface.SAMPLE_PARAMETERS`).
 
         With capability ``generators``, ``generator=`` (from :meth:`generator`) draws from that object instead
         of the global stream.
@@ -259,8 +278,9 @@ class Backend(abc.ABC):
     def init(self, scheme: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
         """Fill a new tensor of ``shape`` with the framework's initializer ``scheme``.
 
-        ``params`` use ``torch.nn.init`` keyword names (``a``, ``b``, ``mean``, ``std``,
-        ``val``, ``gain``, ``mode``, ``nonlinearity``, ``sparsity``, ``groups``).
+        ``params`` use framework-neutral names (``low``, ``high``, ``mean``, ``std``, ``value``, ``gain``,
+        ``fan_mode``, ``nonlinearity``, ``negative_slope``, ``sparsity``, ``groups``; defaults in
+        :data:`.interface.INIT_PARAMETERS`), which the adapter translates to its framework's keywords.
         """
         raise UnsupportedOperation(f"{self.spec} has no initializer {scheme!r}")
 
@@ -277,7 +297,7 @@ class Backend(abc.ABC):
     def named_init(self, name: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
         """Call the framework's own initializer ``name`` with its own keyword ``params`` and default arguments.
 
-        Unlike :meth:`init` (torch-named schemes mapped onto the framework), nothing is translated except the
+        Unlike :meth:`init` (neutral scheme parameters mapped onto the framework), nothing is translated except the
         layout: ``shape`` is canonical ``(out, in, *kernel)``; the adapter builds the framework's layout for a
         dense (2-D) or convolution (> 2-D) weight, calls the initializer there, and transposes the result back.
         """
@@ -325,7 +345,7 @@ class Backend(abc.ABC):
         """
         raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
 
-    # -- checkpoints (capabilities "checkpoint" and "resume"; see conformance.backends.checkpointing) ---
+    # -- checkpoints (capabilities "checkpoint" and "resume"; see conformance.harness.checkpoints) ------
     def checkpoint_formats(self) -> tuple[str, ...]:
         """File formats :meth:`save_checkpoint` writes here, e.g. ``("torch", "safetensors")`` or ``("npz",)``."""
         raise UnsupportedOperation(f"{self.spec} cannot save checkpoints")
@@ -339,10 +359,10 @@ class Backend(abc.ABC):
         """Seed ``seed``, build reference ``model`` in ``dtype`` on ``device`` (default: this adapter's), save it to
         ``path`` in ``fmt``, atomically, with its provenance; return the state of the model that was saved.
 
-        The returned :class:`~.checkpointing.ModelState` holds every state entry *and* every non-persistent
-        buffer (bits, dtype, shape, strides in elements, bytes), the groups of names sharing storage (ties), the
-        provenance written (``seed``, ``init``, ``versions``, ``device``, ``dtype``, ...) and ``file_keys``. A format
-        this backend cannot write raises :class:`UnsupportedOperation`.
+        The returned :class:`~conformance.harness.checkpoints.ModelState` holds every state entry *and* every
+        non-persistent buffer (bits, dtype, shape, strides in elements, bytes), the groups of names sharing storage
+        (ties), the provenance written (``seed``, ``init``, ``versions``, ``device``, ``dtype``, ...) and
+        ``file_keys``. A format this backend cannot write raises :class:`UnsupportedOperation`.
         """
         raise UnsupportedOperation(f"{self.spec} cannot save checkpoints")
 
@@ -352,10 +372,12 @@ class Backend(abc.ABC):
         return its state, as :meth:`save_checkpoint` does, with the provenance read from the file.
 
         Must refuse rather than guess: a file that is truncated, corrupted, would run code when unpickled, misses or
-        adds keys, or differs in shape or dtype raises a :class:`~.checkpointing.CheckpointError` subclass
-        whose one-line message names the file and the key. Fields of ``expect`` (``seed``, ``init``, ``dtype``,
-        ``device``, ``versions``: a subset of libraries) are compared with the stored provenance
-        (:class:`~.checkpointing.ProvenanceMismatch`). Non-persistent buffers come from the fresh model.
+        adds keys, or differs in shape or dtype raises a
+        :class:`~conformance.harness.checkpoints.CheckpointError` subclass whose one-line message names the file and
+        the key. Fields of ``expect`` (``seed``, ``init``, ``dtype``, ``device``, ``versions``: a subset of
+        libraries) are compared with the stored provenance
+        (:class:`~conformance.harness.checkpoints.ProvenanceMismatch`). Non-persistent buffers come from the fresh
+        model.
         """
         raise UnsupportedOperation(f"{self.spec} cannot load checkpoints")
 
@@ -371,6 +393,49 @@ class Backend(abc.ABC):
         ``seconds``. Raises :class:`SubprocessFailed` when a process crashes or the run exceeds ``timeout``.
         """
         raise UnsupportedOperation(f"{self.spec} has no resume harness")
+
+
+#: capability -> (the methods an adapter overrides to have it, the capabilities it needs). The protocols that
+#: document each one are in :mod:`conformance.backends.interface`.
+CAPABILITY_METHODS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "seed": (("seed",), ()),
+    "sample": (("sample",), ()),
+    "init": (("init",), ()),
+    "gain": (("calculate_gain",), ()),
+    "named_init": (("named_schemes", "named_init"), ()),
+    "modules": (("module_params",), ()),
+    "models": (("build_model",), ()),
+    "activations": (("activation",), ()),
+    "rng_state": (("rng_state", "set_rng_state"), ()),
+    "generators": (("generator",), ()),
+    "dropout": (("dropout_mask",), ()),
+    "device_draws": (("device_draws",), ()),
+    "processes": ((), ("seed", "sample", "modules")),
+    "distributed": (("rank_params",), ()),
+    "checkpoint": (("checkpoint_formats", "checkpoint_models", "save_checkpoint", "load_checkpoint"), ()),
+    "resume": (("resume_run",), ()),
+}
+
+
+def missing_methods(cls: type, capability: str) -> tuple[str, ...]:
+    """The methods of ``capability`` that ``cls`` does not override (empty when it implements them all)."""
+    return tuple(m for m in CAPABILITY_METHODS[capability][0] if getattr(cls, m, None) is getattr(Backend, m))
+
+
+@functools.cache
+def implemented_capabilities(cls: type) -> frozenset[str]:
+    """Capabilities whose methods ``cls`` overrides (composite ones such as ``processes`` included)."""
+    have = {name for name, (methods, _) in CAPABILITY_METHODS.items() if methods and not missing_methods(cls, name)}
+    return frozenset(have | {name for name, (methods, needs) in CAPABILITY_METHODS.items()
+                             if not methods and set(needs) <= have})
+
+
+def capabilities_of(backend: Backend) -> frozenset[str]:
+    """``backend``'s capabilities: what its class implements minus what :meth:`Backend.lacks` names for its device;
+    a capability whose needs are lacked is gone too."""
+    lacks = set(backend.lacks())
+    have = {name for name in implemented_capabilities(type(backend)) if name not in lacks}
+    return frozenset(name for name in have if set(CAPABILITY_METHODS[name][1]) <= have)
 
 
 @dataclass

@@ -7,7 +7,7 @@ Contract
 * Tensors cross the boundary bit-exactly through ``candle.utils.save_safetensors`` /
   ``load_safetensors`` in a private temporary directory (``Tensor.values()`` goes through Python floats and
   is 100 times slower).
-* What the Python API of ``candle-nn`` 0.4.2 offers, and therefore what this adapter declares:
+* What the Python API of ``candle-nn`` 0.4.2 offers, and therefore what this adapter implements:
 
   - ``candle.rand(shape)`` and ``candle.randn(shape)``: float32 only (no ``dtype`` argument), no bounds or
     scale parameters (uniform(a, b) and normal(mean, std) are not native: only the defaults are drawn);
@@ -17,7 +17,7 @@ Contract
   - ``candle.functional``: gelu, relu, silu, tanh, softmax, pooling, but no autograd (no ``backward`` or
     ``grad``): the activation checks need derivatives, so ``activations`` is not declared;
   - no ``manual_seed``/``set_seed`` (the Rust ``Device::set_seed`` is not bound; CPU draws use
-    ``rand::thread_rng``, seeded by the OS): no ``seed`` capability;
+    ``rand::thread_rng``, seeded by the OS): no ``seed`` capability (:meth:`CandleBackend.lacks`);
   - no initializers (``candle_nn::init`` is Rust only): no ``init`` or ``named_init``;
   - no ``calculate_gain``, dropout, RNG state or generators.
 """
@@ -60,7 +60,6 @@ class CandleBackend(Backend):
 
     framework = "candle"
     dtypes = frozenset(FLOAT_DTYPES)
-    capabilities = frozenset({"sample", "modules"})
     contracts = {
         "unseeded": Contract(
             "unseeded", "fresh per process: CPU draws use rand::thread_rng (OS-seeded); the Python API cannot seed",
@@ -102,8 +101,13 @@ class CandleBackend(Backend):
     def _dtype(self, dtype: str):
         return getattr(_candle(), _CANDLE_DTYPES[dtype])
 
+    def lacks(self) -> dict[str, str]:
+        """``seed``: :meth:`seed` exists only to raise the reason."""
+        return {"seed": LACKS["seed"]}
+
     # -- randomness ------------------------------------------------------------------------------------------------
     def seed(self, seed: int) -> None:
+        """Raises :class:`UnsupportedOperation` with the reason (capability ``seed`` is in :meth:`lacks`)."""
         raise UnsupportedOperation(LACKS["seed"])
 
     def sample(self, dist: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
@@ -114,7 +118,7 @@ class CandleBackend(Backend):
         native = {"rand": "rand", "randn": "randn", "uniform": "rand", "normal": "randn"}
         if dist not in native:
             raise UnsupportedOperation(f"{self.spec} has no sampler {dist!r}")
-        defaults = {"uniform": {"a": 0.0, "b": 1.0}, "normal": {"mean": 0.0, "std": 1.0}}.get(dist, {})
+        defaults = {"uniform": {"low": 0.0, "high": 1.0}, "normal": {"mean": 0.0, "std": 1.0}}.get(dist, {})
         if any(params.get(k, v) != v for k, v in defaults.items()) or set(params) - set(defaults):
             raise UnsupportedOperation(f"{LACKS['sample_params']} (asked for {dist}{params})")
         if dtype != "float32":

@@ -13,11 +13,12 @@ Contract
 * **Layout.** ``jax.nn.initializers`` default to ``in_axis=-2, out_axis=-1``: dense ``(in, out)``, convolution
   ``(*kernel, in, out)`` (:mod:`.layouts` layout ``"io"``). Canonical shapes are translated before the
   call and results transposed back; the initializers compute the fans on the framework's own default axes.
-* :meth:`JaxBackend.init` maps ``torch.nn.init`` names onto ``jax.nn.initializers`` only where the distribution
-  is the same: ``xavier_*``/``kaiming_*`` -> ``variance_scaling(gain**2, mode, "uniform"|"normal")`` (gain from
-  the ``calculate_gain`` table: JAX has none), ``trunc_normal(std, a, b)`` -> ``truncated_normal(std, a/std,
-  b/std)``, ``uniform(0, b)`` -> ``uniform(b)``, ``normal(0, std)`` -> ``normal(std)``, ``orthogonal``,
-  ``constant``/``zeros``/``ones``. Everything else raises :class:`UnsupportedOperation` with the reason.
+* :meth:`JaxBackend.init` maps ``torch.nn.init`` schemes onto ``jax.nn.initializers`` only where the
+  distribution is the same (the table :data:`INITIALIZERS`): ``xavier_*``/``kaiming_*`` ->
+  ``variance_scaling(gain**2, fan_mode, "uniform"|"normal")`` (gain from :mod:`.gains`: JAX has none),
+  ``trunc_normal(std, low, high)`` -> ``truncated_normal(std, low/std, high/std)``, ``uniform(0, high)`` ->
+  ``uniform(high)``, ``normal(0, std)`` -> ``normal(std)``, ``orthogonal``, ``constant``/``zeros``/``ones``.
+  Everything else raises :class:`UnsupportedOperation` with the reason.
   :meth:`JaxBackend.named_init` calls JAX's own names with JAX's defaults (``he_normal`` is truncated there).
 * JAX has no layer modules (those live in flax, haiku, equinox), no dropout and no ``calculate_gain``.
 * Activations: ``jax.nn`` functions; the derivative is ``jax.vjp`` with a cotangent of ones, compiled with
@@ -36,8 +37,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import dtypes as D
-from . import layouts
+from . import gains, layouts
 from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
+from .interface import init_params, sample_params
 
 LAYOUT = "io"
 DEFAULT_SEED = 0
@@ -89,13 +91,6 @@ class KeyStream:
         return sub
 
 
-def _gain(nonlinearity: str, a) -> float:
-    """torch's ``calculate_gain`` table (JAX has no gain function): :func:`.numpy_adapter.calculate_gain`."""
-    from .numpy_adapter import calculate_gain
-
-    return calculate_gain(nonlinearity, a)
-
-
 _ACTIVATIONS = ("silu", "sigmoid", "gelu", "gelu_tanh", "softplus", "tanh", "mish", "relu", "leaky_relu")
 
 
@@ -145,13 +140,68 @@ def _bucket(n: int) -> int:
     return max(64, 1 << max(n - 1, 0).bit_length())
 
 
+# -- init: torch.nn.init scheme -> jax.nn.initializers factory with the same distribution -------------------------
+def _xavier(dist: str):
+    return lambda inits, p, shape: inits.variance_scaling(p["gain"] ** 2, "fan_avg", dist)
+
+
+def _kaiming(dist: str):
+    def make(inits, p, shape):
+        mode = gains.check_fan_mode(p["fan_mode"])
+        return inits.variance_scaling(gains.calculate_gain(p["nonlinearity"], p["negative_slope"]) ** 2, mode, dist)
+
+    return make
+
+
+def _zero_mean(p: dict, jax_name: str) -> float:
+    """``p["std"]``; JAX's normal initializers have mean 0 only."""
+    if p["mean"] != 0.0:
+        raise UnsupportedOperation(f"jax.nn.initializers.{jax_name} has mean 0 only (asked for mean={p['mean']:g})")
+    return p["std"]
+
+
+def _uniform(inits, p, shape):
+    if p["low"] != 0.0:
+        raise UnsupportedOperation("jax.nn.initializers.uniform(scale) draws U[0, scale): no lower bound "
+                                   f"(asked for low={p['low']:g})")
+    return inits.uniform(p["high"])
+
+
+def _trunc_normal(inits, p, shape):
+    std = _zero_mean(p, "truncated_normal")
+    # jax's lower/upper are in units of stddev ("applied before the output is multiplied by the stddev")
+    return inits.truncated_normal(std, lower=p["low"] / std, upper=p["high"] / std)
+
+
+def _orthogonal(inits, p, shape):
+    if len(shape) < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    return inits.orthogonal(scale=p["gain"])
+
+
+#: ``init`` scheme -> ``make(jax.nn.initializers, params, canonical shape)`` returning the initializer; ``params``
+#: carry the neutral names with every default filled in (:func:`.interface.init_params`). Schemes absent here
+#: (``eye``, ``dirac``, ``sparse``) have no JAX initializer with the same distribution.
+INITIALIZERS = {
+    "xavier_uniform": _xavier("uniform"),
+    "xavier_normal": _xavier("normal"),
+    "kaiming_uniform": _kaiming("uniform"),
+    "kaiming_normal": _kaiming("normal"),
+    "uniform": _uniform,
+    "normal": lambda inits, p, shape: inits.normal(_zero_mean(p, "normal")),
+    "trunc_normal": _trunc_normal,
+    "constant": lambda inits, p, shape: inits.constant(p["value"]),
+    "zeros": lambda inits, p, shape: inits.zeros,
+    "ones": lambda inits, p, shape: inits.ones,
+    "orthogonal": _orthogonal,
+}
+
+
 class JaxBackend(Backend):
     """JAX on one device (``cpu`` or ``gpu``)."""
 
     framework = "jax"
     dtypes = frozenset(FLOAT_DTYPES)
-    capabilities = frozenset({"seed", "sample", "init", "named_init", "activations", "autograd", "rng_state",
-                              "generators"})
     contracts = {
         "unseeded": Contract(
             "unseeded", f"deterministic: JAX has no global random state; the adapter's key starts at "
@@ -227,8 +277,9 @@ class JaxBackend(Backend):
                                                                      _jnp().float32))}
 
     def sample(self, dist: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """``jax.random.uniform(minval=a, maxval=b)``, ``normal`` (scaled: ``mean + std * normal``),
-        ``truncated_normal`` (``mean + std * truncated_normal((a-mean)/std, (b-mean)/std)``), ``rand``, ``randn``."""
+        """``jax.random.uniform(minval=low, maxval=high)``, ``normal`` (scaled: ``mean + std * normal``),
+        ``truncated_normal`` (``mean + std * truncated_normal((low-mean)/std, (high-mean)/std)``), ``rand``,
+        ``randn``."""
         self.require_dtype(dtype)
         generator = params.pop("generator", None)
         stream = self._stream if generator is None else generator
@@ -240,19 +291,18 @@ class JaxBackend(Backend):
                 fn = jax.random.uniform if dist == "rand" else jax.random.normal
                 return to_numpy(fn(stream.next(), shape, dt))
             if dist == "uniform":
-                a, b = params.pop("a", 0.0), params.pop("b", 1.0)
-                _no_more(params, dist)
-                return to_numpy(jax.random.uniform(stream.next(), shape, dt, minval=a, maxval=b))
+                p = sample_params(dist, params)
+                return to_numpy(jax.random.uniform(stream.next(), shape, dt, minval=p["low"], maxval=p["high"]))
             if dist == "normal":
-                mean, std = params.pop("mean", 0.0), params.pop("std", 1.0)
-                _no_more(params, dist)
+                p = sample_params(dist, params)
+                mean, std = p["mean"], p["std"]
                 x = jax.random.normal(stream.next(), shape, dt)
                 return to_numpy(x if (mean, std) == (0.0, 1.0) else mean + std * x)
             if dist == "trunc_normal":
-                mean, std = params.pop("mean", 0.0), params.pop("std", 1.0)
-                a, b = params.pop("a", -2.0), params.pop("b", 2.0)
-                _no_more(params, dist)
-                x = jax.random.truncated_normal(stream.next(), (a - mean) / std, (b - mean) / std, shape, dt)
+                p = sample_params(dist, params)
+                mean, std = p["mean"], p["std"]
+                x = jax.random.truncated_normal(stream.next(), (p["low"] - mean) / std, (p["high"] - mean) / std,
+                                                shape, dt)
                 return to_numpy(x if (mean, std) == (0.0, 1.0) else mean + std * x)
         raise UnsupportedOperation(f"{self.spec} has no sampler {dist!r}")
 
@@ -265,58 +315,23 @@ class JaxBackend(Backend):
         return layouts.from_framework(to_numpy(x), LAYOUT)
 
     def init(self, scheme: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """A ``torch.nn.init`` scheme through the ``jax.nn.initializers`` function with the same distribution."""
+        """A ``torch.nn.init`` scheme through the ``jax.nn.initializers`` function with the same distribution
+        (:data:`INITIALIZERS`)."""
         self.require_dtype(dtype)
-        inits = _jax().nn.initializers
-        p = dict(params)
-        if scheme in ("xavier_uniform", "xavier_normal"):
-            gain = p.pop("gain", 1.0)
-            _no_more(p, scheme)
-            dist = "uniform" if scheme.endswith("uniform") else "normal"
-            return self._call(inits.variance_scaling(gain**2, "fan_avg", dist), shape, dtype)
-        if scheme in ("kaiming_uniform", "kaiming_normal"):
-            a, mode, nonlinearity = p.pop("a", 0), p.pop("mode", "fan_in"), p.pop("nonlinearity", "leaky_relu")
-            _no_more(p, scheme)
-            if mode not in ("fan_in", "fan_out"):
-                raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
-            dist = "uniform" if scheme.endswith("uniform") else "normal"
-            return self._call(inits.variance_scaling(_gain(nonlinearity, a) ** 2, mode, dist), shape, dtype)
-        if scheme == "uniform":
-            a, b = p.pop("a", 0.0), p.pop("b", 1.0)
-            _no_more(p, scheme)
-            if a != 0.0:
-                raise UnsupportedOperation("jax.nn.initializers.uniform(scale) draws U[0, scale): no lower bound "
-                                           f"(asked for a={a:g})")
-            return self._call(inits.uniform(b), shape, dtype)
-        if scheme in ("normal", "trunc_normal"):
-            mean, std = p.pop("mean", 0.0), p.pop("std", 1.0)
-            if mean != 0.0:
-                jax_name = "normal" if scheme == "normal" else "truncated_normal"
-                raise UnsupportedOperation(f"jax.nn.initializers.{jax_name} has mean 0 only (asked for mean={mean:g})")
-            if scheme == "normal":
-                _no_more(p, scheme)
-                return self._call(inits.normal(std), shape, dtype)
-            a, b = p.pop("a", -2.0), p.pop("b", 2.0)
-            _no_more(p, scheme)
-            # jax's lower/upper are in units of stddev ("applied before the output is multiplied by the stddev")
-            return self._call(inits.truncated_normal(std, lower=a / std, upper=b / std), shape, dtype)
-        if scheme in ("constant", "zeros", "ones"):
-            init = inits.constant(p.pop("val")) if scheme == "constant" else getattr(inits, scheme)
-            _no_more(p, scheme)
-            return self._call(init, shape, dtype)
-        if scheme == "orthogonal":
-            gain = p.pop("gain", 1.0)
-            _no_more(p, scheme)
-            if len(shape) < 2:
-                raise ValueError("Only tensors with 2 or more dimensions are supported")
-            if math.prod(shape) == 0:
-                return np.empty(tuple(shape), D.numpy_dtype(dtype))
-            try:
-                return self._call(inits.orthogonal(scale=gain), shape, dtype)
-            except NotImplementedError as exc:  # jaxlib's LAPACK QR has no float16/bfloat16 kernel
-                raise UnsupportedOperation(f"{self.spec}: jax.nn.initializers.orthogonal in {dtype}: jaxlib LAPACK "
-                                           f"QR is not implemented for it ({exc!r})") from exc
-        raise UnsupportedOperation(f"jax.nn.initializers has no equivalent of torch.nn.init.{scheme}_")
+        make = INITIALIZERS.get(scheme)
+        if make is None:
+            raise UnsupportedOperation(f"jax.nn.initializers has no equivalent of torch.nn.init.{scheme}_")
+        shape = tuple(int(s) for s in shape)
+        initializer = make(_jax().nn.initializers, init_params(scheme, params), shape)
+        if scheme == "orthogonal" and math.prod(shape) == 0:
+            return np.empty(shape, D.numpy_dtype(dtype))
+        try:
+            return self._call(initializer, shape, dtype)
+        except NotImplementedError as exc:  # jaxlib's LAPACK QR has no float16/bfloat16 kernel
+            if scheme != "orthogonal":
+                raise
+            raise UnsupportedOperation(f"{self.spec}: jax.nn.initializers.orthogonal in {dtype}: jaxlib LAPACK "
+                                       f"QR is not implemented for it ({exc!r})") from exc
 
     def named_schemes(self) -> tuple[str, ...]:
         inits = _jax().nn.initializers
@@ -378,11 +393,6 @@ def _contiguous_only(spec: str, layout: str) -> None:
         raise UnsupportedOperation(f"{spec}: JAX arrays have no strides (jax.Array is a dense logical array; x.T "
                                    f"and x[::2] are new arrays), so a {layout} non-contiguous input cannot be built")
     raise ValueError(f"unknown layout {layout!r}; expected contiguous, transposed or strided")
-
-
-def _no_more(params: dict, what: str) -> None:
-    if params:
-        raise TypeError(f"{what}: unexpected parameters {sorted(params)}")
 
 
 class JaxProvider(Provider):

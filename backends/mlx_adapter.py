@@ -17,11 +17,12 @@ Contract
 * **dtypes.** MLX layers take no dtype: :meth:`MlxBackend.module_params` builds in float32 and casts with
   ``Module.set_dtype`` (what MLX users do). ``mx.random`` has no float64 sampler on the CPU ("Unsupported
   type"): float64 draws raise :class:`UnsupportedOperation`.
-* :meth:`MlxBackend.init` maps ``torch.nn.init`` names onto ``mlx.nn.init`` where the distribution is the same:
-  ``xavier_*`` -> ``glorot_*(a, gain)``, ``kaiming_*`` -> ``he_*(a, mode, gain)`` with the gain of the
-  ``calculate_gain`` table (MLX has none), ``uniform``, ``normal``, ``constant``/``zeros``/``ones``, ``eye`` ->
-  ``identity`` (square only), ``orthogonal`` (2-D only). ``mlx.nn.init.sparse`` zeros a fraction of each *row*
-  where ``torch.nn.init.sparse_`` zeros each *column*: not mapped.
+* :meth:`MlxBackend.init` maps ``torch.nn.init`` schemes onto ``mlx.nn.init`` where the distribution is the
+  same (the table :data:`INITIALIZERS`): ``xavier_*`` -> ``glorot_*(a, gain)``, ``kaiming_*`` ->
+  ``he_*(a, mode=fan_mode, gain)`` with the gain of :mod:`.gains` (MLX has none), ``uniform``, ``normal``,
+  ``constant``/``zeros``/``ones``, ``eye`` -> ``identity`` (square only), ``orthogonal`` (2-D only).
+  ``mlx.nn.init.sparse`` zeros a fraction of each *row* where ``torch.nn.init.sparse_`` zeros each *column*: not
+  mapped (:data:`UNMAPPED`).
 * Activations: ``mlx.nn`` functions; the derivative is ``mx.vjp`` with a cotangent of ones.
 """
 
@@ -35,8 +36,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import dtypes as D
-from . import layouts
+from . import gains, layouts
 from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
+from .interface import init_params, sample_params
 
 LAYOUT = "oki"
 EXTRA = "pip install 'dl-conformance[mlx]'"
@@ -78,13 +80,6 @@ def from_numpy(array: np.ndarray, dtype: str):
     return mx.array(a, dtype=_mx_dtype(dtype))
 
 
-def _gain(nonlinearity: str, a) -> float:
-    """torch's ``calculate_gain`` table (MLX has no gain function)."""
-    from .numpy_adapter import calculate_gain
-
-    return calculate_gain(nonlinearity, a)
-
-
 def _unsupported_dtype(exc: Exception, what: str, dtype: str) -> UnsupportedOperation:
     return UnsupportedOperation(f"mlx {what} in {dtype}: {exc}")
 
@@ -108,8 +103,6 @@ class MlxBackend(Backend):
     """MLX on one device (``cpu`` or ``gpu``)."""
 
     framework = "mlx"
-    capabilities = frozenset({"seed", "sample", "init", "named_init", "modules", "activations", "autograd",
-                              "dropout", "processes"})
     contracts = {
         "unseeded": Contract(
             "unseeded", "fresh per process: the default key is seeded from the clock (mlx/random.cpp "
@@ -154,7 +147,7 @@ class MlxBackend(Backend):
         _mx().random.seed(int(seed))
 
     def sample(self, dist: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """``mx.random.uniform(low=a, high=b)``, ``normal(loc=mean, scale=std)``, ``truncated_normal`` (bounds
+        """``mx.random.uniform(low, high)``, ``normal(loc=mean, scale=std)``, ``truncated_normal`` (bounds
         standardized, then ``mean + std * x``), ``rand``, ``randn``."""
         self.require_dtype(dtype)
         if "generator" in params:
@@ -167,18 +160,15 @@ class MlxBackend(Backend):
                         raise TypeError(f"{dist} takes no parameters, got {sorted(params)}")
                     x = mx.random.uniform(shape=shape, dtype=dt) if dist == "rand" else mx.random.normal(shape, dt)
                 elif dist == "uniform":
-                    a, b = params.pop("a", 0.0), params.pop("b", 1.0)
-                    _no_more(params, dist)
-                    x = mx.random.uniform(low=a, high=b, shape=shape, dtype=dt)
+                    p = sample_params(dist, params)
+                    x = mx.random.uniform(low=p["low"], high=p["high"], shape=shape, dtype=dt)
                 elif dist == "normal":
-                    mean, std = params.pop("mean", 0.0), params.pop("std", 1.0)
-                    _no_more(params, dist)
-                    x = mx.random.normal(shape, dt, loc=mean, scale=std)
+                    p = sample_params(dist, params)
+                    x = mx.random.normal(shape, dt, loc=p["mean"], scale=p["std"])
                 elif dist == "trunc_normal":
-                    mean, std = params.pop("mean", 0.0), params.pop("std", 1.0)
-                    a, b = params.pop("a", -2.0), params.pop("b", 2.0)
-                    _no_more(params, dist)
-                    x = mx.random.truncated_normal((a - mean) / std, (b - mean) / std, shape, dt)
+                    p = sample_params(dist, params)
+                    mean, std = p["mean"], p["std"]
+                    x = mx.random.truncated_normal((p["low"] - mean) / std, (p["high"] - mean) / std, shape, dt)
                     x = x if (mean, std) == (0.0, 1.0) else mean + std * x
                 else:
                     raise UnsupportedOperation(f"{self.spec} has no sampler {dist!r}")
@@ -221,53 +211,19 @@ class MlxBackend(Backend):
         return layouts.from_framework(x, LAYOUT)
 
     def init(self, scheme: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """A ``torch.nn.init`` scheme through the ``mlx.nn.init`` initializer with the same distribution."""
+        """A ``torch.nn.init`` scheme through the ``mlx.nn.init`` initializer with the same distribution
+        (:data:`INITIALIZERS`)."""
         self.require_dtype(dtype)
-        inits, dt, p = _nn().init, _mx_dtype(dtype), dict(params)
-        if scheme in ("xavier_uniform", "xavier_normal"):
-            gain = p.pop("gain", 1.0)
-            _no_more(p, scheme)
-            return self._apply(getattr(inits, scheme.replace("xavier", "glorot"))(dt), shape, dtype, gain=gain)
-        if scheme in ("kaiming_uniform", "kaiming_normal"):
-            a, mode, nonlinearity = p.pop("a", 0), p.pop("mode", "fan_in"), p.pop("nonlinearity", "leaky_relu")
-            _no_more(p, scheme)
-            if mode not in ("fan_in", "fan_out"):
-                raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
-            return self._apply(getattr(inits, scheme.replace("kaiming", "he"))(dt), shape, dtype, mode=mode,
-                               gain=_gain(nonlinearity, a))
-        if scheme == "uniform":
-            a, b = p.pop("a", 0.0), p.pop("b", 1.0)
-            _no_more(p, scheme)
-            return self._apply(inits.uniform(low=a, high=b, dtype=dt), shape, dtype)
-        if scheme == "normal":
-            mean, std = p.pop("mean", 0.0), p.pop("std", 1.0)
-            _no_more(p, scheme)
-            return self._apply(inits.normal(mean=mean, std=std, dtype=dt), shape, dtype)
-        if scheme in ("constant", "zeros", "ones"):
-            val = {"zeros": 0.0, "ones": 1.0}.get(scheme)
-            val = p.pop("val") if val is None else val
-            _no_more(p, scheme)
-            return self._apply(inits.constant(val, dtype=dt), shape, dtype)
-        if scheme == "eye":
-            _no_more(p, scheme)
-            if len(shape) != 2 or shape[0] != shape[1]:
-                raise UnsupportedOperation(f"mlx.nn.init.identity needs a square matrix, got shape {tuple(shape)}")
-            return self._apply(inits.identity(dtype=dt), shape, dtype)
-        if scheme == "orthogonal":
-            gain = p.pop("gain", 1.0)
-            _no_more(p, scheme)
-            if len(shape) != 2:
-                raise UnsupportedOperation(f"mlx.nn.init.orthogonal needs a 2-D array, got shape {tuple(shape)}")
-            if math.prod(shape) == 0:
-                return np.empty(tuple(shape), D.numpy_dtype(dtype))
-            return self._apply(inits.orthogonal(gain=gain, dtype=dt), shape, dtype)
-        if scheme == "trunc_normal":
-            raise UnsupportedOperation("mlx.nn.init has no truncated-normal initializer (mx.random.truncated_normal "
-                                       "is a sampler)")
-        if scheme == "sparse":
-            raise UnsupportedOperation("mlx.nn.init.sparse zeros a fraction of each row, torch.nn.init.sparse_ of "
-                                       "each column: not the same scheme")
-        raise UnsupportedOperation(f"mlx.nn.init has no equivalent of torch.nn.init.{scheme}_")
+        if scheme in UNMAPPED:
+            raise UnsupportedOperation(UNMAPPED[scheme])
+        make = INITIALIZERS.get(scheme)
+        if make is None:
+            raise UnsupportedOperation(f"mlx.nn.init has no equivalent of torch.nn.init.{scheme}_")
+        shape = tuple(int(s) for s in shape)
+        initializer, call = make(_nn().init, init_params(scheme, params), shape, _mx_dtype(dtype))
+        if scheme == "orthogonal" and math.prod(shape) == 0:
+            return np.empty(shape, D.numpy_dtype(dtype))
+        return self._apply(initializer, shape, dtype, **call)
 
     def named_schemes(self) -> tuple[str, ...]:
         inits = _nn().init
@@ -397,9 +353,50 @@ class MlxBackend(Backend):
             return to_numpy(out), to_numpy(gx), to_numpy(gy)
 
 
-def _no_more(params: dict, what: str) -> None:
-    if params:
-        raise TypeError(f"{what}: unexpected parameters {sorted(params)}")
+# -- init: torch.nn.init scheme -> mlx.nn.init initializer with the same distribution -----------------------------
+def _kaiming(mlx_name: str):
+    def make(inits, p, shape, dt):
+        gain = gains.calculate_gain(p["nonlinearity"], p["negative_slope"])
+        return getattr(inits, mlx_name)(dt), {"mode": gains.check_fan_mode(p["fan_mode"]), "gain": gain}
+
+    return make
+
+
+def _eye(inits, p, shape, dt):
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise UnsupportedOperation(f"mlx.nn.init.identity needs a square matrix, got shape {tuple(shape)}")
+    return inits.identity(dtype=dt), {}
+
+
+def _orthogonal(inits, p, shape, dt):
+    if len(shape) != 2:
+        raise UnsupportedOperation(f"mlx.nn.init.orthogonal needs a 2-D array, got shape {tuple(shape)}")
+    return inits.orthogonal(gain=p["gain"], dtype=dt), {}
+
+
+#: ``init`` scheme -> ``make(mlx.nn.init, params, canonical shape, mx dtype)`` returning the initializer and the
+#: keywords of its call; ``params`` carry the neutral names with every default filled in
+#: (:func:`.interface.init_params`).
+INITIALIZERS = {
+    "xavier_uniform": lambda inits, p, shape, dt: (inits.glorot_uniform(dt), {"gain": p["gain"]}),
+    "xavier_normal": lambda inits, p, shape, dt: (inits.glorot_normal(dt), {"gain": p["gain"]}),
+    "kaiming_uniform": _kaiming("he_uniform"),
+    "kaiming_normal": _kaiming("he_normal"),
+    "uniform": lambda inits, p, shape, dt: (inits.uniform(low=p["low"], high=p["high"], dtype=dt), {}),
+    "normal": lambda inits, p, shape, dt: (inits.normal(mean=p["mean"], std=p["std"], dtype=dt), {}),
+    "constant": lambda inits, p, shape, dt: (inits.constant(p["value"], dtype=dt), {}),
+    "zeros": lambda inits, p, shape, dt: (inits.constant(0.0, dtype=dt), {}),
+    "ones": lambda inits, p, shape, dt: (inits.constant(1.0, dtype=dt), {}),
+    "eye": _eye,
+    "orthogonal": _orthogonal,
+}
+
+#: Schemes MLX has a same-named function for that is not the same scheme, and why.
+UNMAPPED = {
+    "trunc_normal": "mlx.nn.init has no truncated-normal initializer (mx.random.truncated_normal is a sampler)",
+    "sparse": "mlx.nn.init.sparse zeros a fraction of each row, torch.nn.init.sparse_ of each column: not the same "
+              "scheme",
+}
 
 
 def _done(config: dict, module: str) -> bool:

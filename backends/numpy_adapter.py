@@ -8,7 +8,10 @@ Contract
   rounded **once** to nearest-even in the requested dtype
   (:func:`conformance.backends.dtypes.round_to`). A value that rounds out of the documented
   support goes to the nearest representable value inside it: ``uniform`` is
-  ``[a, b)`` (never returns ``b``), ``trunc_normal`` is ``[a, b]``.
+  ``[low, high)`` (never returns ``high``), ``trunc_normal`` is ``[low, high]``.
+* ``init`` and ``sample`` take the neutral parameter names of
+  :mod:`conformance.backends.interface` as they are (``low``, ``high``, ``value``,
+  ``fan_mode``, ``negative_slope``, ...); gains and fans come from :mod:`.gains`.
 * Definitions (``torch.nn.init`` docs; Glorot and Bengio 2010; He et al. 2015;
   Saxe et al. 2013 for orthogonal; Martens 2010 for sparse): see each function.
 * Activations: analytic value and derivative in float64 with numerically
@@ -31,6 +34,7 @@ import scipy.stats
 
 from . import dtypes as D
 from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
+from .gains import calculate_gain, fan, fans  # the adapters' one gain/fan table (still importable from here)
 
 DEFAULT_SEED = 0
 
@@ -38,47 +42,6 @@ DEFAULT_SEED = 0
 #: the other schemes return an empty tensor silently.
 WARNS_ON_EMPTY = frozenset({"kaiming_uniform", "kaiming_normal"})
 EMPTY_WARNING = "Initializing zero-element tensors is a no-op"
-
-
-# -- gains and fans (torch.nn.init docs) ----------------------------------------------------------------------------
-_UNIT_GAIN = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-              "sigmoid")
-
-
-def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """The gain table of ``torch.nn.init.calculate_gain``'s documentation."""
-    if nonlinearity in _UNIT_GAIN:
-        return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        if param is None:
-            slope = 0.01
-        elif not isinstance(param, bool) and isinstance(param, (int, float)):
-            slope = param
-        else:
-            raise ValueError(f"negative_slope {param} not a valid number")
-        return math.sqrt(2.0 / (1 + slope**2))
-    if nonlinearity == "selu":
-        return 3.0 / 4
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
-
-
-def fans(shape: Sequence[int]) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight in canonical layout ``(out, in, *kernel)``."""
-    if len(shape) < 2:
-        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
-    receptive = math.prod(shape[2:])
-    return shape[1] * receptive, shape[0] * receptive
-
-
-def _fan(shape: Sequence[int], mode: str) -> int:
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
-    fan_in, fan_out = fans(shape)
-    return fan_in if mode == "fan_in" else fan_out
 
 
 # -- activations: (value, derivative) in float64 -----------------------------------------------------------------
@@ -170,6 +133,26 @@ ACTIVATIONS = {
 }
 
 
+def simd_level() -> str:
+    """The widest SIMD extension numpy's float64 ufunc loops dispatch to here: ``AVX512``, ``AVX2``, ``SVE``,
+    ``ASIMD`` or ``baseline``.
+
+    It is part of the identity of this adapter's streams: numpy's float64 ``exp``/``log`` take AVX-512 (SVML)
+    kernels where the CPU has them, whose last bits differ from the AVX2 ones, and ``trunc_normal`` (scipy's
+    ``truncnorm``) goes through them. A golden stream is therefore keyed by this level (see
+    :func:`conformance.goldens.store.key_of`).
+    """
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as feats
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as feats
+    for level, names in (("AVX512", ("AVX512F", "AVX512_SKX", "X86_V4")), ("AVX2", ("AVX2", "X86_V3")),
+                         ("SVE", ("SVE",)), ("ASIMD", ("ASIMD", "NEON"))):
+        if any(feats.get(name) for name in names):
+            return level
+    return "baseline"
+
+
 class NumpyGenerator:
     """An explicit generator object of the reference adapter: its own ``Generator(PCG64(seed))``."""
 
@@ -198,8 +181,6 @@ class NumpyBackend(Backend):
 
     framework = "numpy"
     dtypes = frozenset(FLOAT_DTYPES)
-    capabilities = frozenset({"seed", "sample", "init", "gain", "modules", "activations",
-                              "rng_state", "generators", "dropout", "processes"})
     contracts = {
         "unseeded": Contract(
             "unseeded", f"deterministic default seed {DEFAULT_SEED}: a new adapter starts at "
@@ -220,7 +201,7 @@ class NumpyBackend(Backend):
         import ml_dtypes
 
         return {"numpy": np.__version__, "scipy": scipy.__version__, "ml_dtypes": ml_dtypes.__version__,
-                "device": platform.processor() or platform.machine()}
+                "device": platform.processor() or platform.machine(), "simd": simd_level()}
 
     def seed(self, seed: int) -> None:
         """Replace the generator by ``Generator(PCG64(seed))``."""
@@ -274,26 +255,27 @@ class NumpyBackend(Backend):
         return {"cpu": self._rng.standard_normal(tuple(shape)).astype(np.float32)}
 
     # -- continuous draws, rounded -----------------------------------------------------------------------------
-    def _uniform(self, shape, dtype, a: float = 0.0, b: float = 1.0) -> np.ndarray:
-        """U[a, b): a + (b - a) U, rounded; values reaching b go to the largest value below b."""
-        x = a + (b - a) * self._rng.random(shape)
-        return D.round_into(x, a, b, dtype, hi_open=True)
+    def _uniform(self, shape, dtype, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+        """U[low, high): low + (high - low) U, rounded; values reaching high go to the largest value below it."""
+        x = low + (high - low) * self._rng.random(shape)
+        return D.round_into(x, low, high, dtype, hi_open=True)
 
     def _normal(self, shape, dtype, mean: float = 0.0, std: float = 1.0) -> np.ndarray:
         """N(mean, std^2), rounded."""
         return D.round_to(mean + std * self._rng.standard_normal(shape), dtype)
 
-    def _trunc_normal(self, shape, dtype, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
-                      b: float = 2.0) -> np.ndarray:
-        """N(mean, std^2) conditioned on [a, b] (absolute bounds), rounded into [a, b]."""
+    def _trunc_normal(self, shape, dtype, mean: float = 0.0, std: float = 1.0, low: float = -2.0,
+                      high: float = 2.0) -> np.ndarray:
+        """N(mean, std^2) conditioned on [low, high] (absolute bounds), rounded into [low, high]."""
         if math.prod(shape) == 0:
             return np.empty(shape, D.numpy_dtype(dtype))
-        x = scipy.stats.truncnorm.rvs((a - mean) / std, (b - mean) / std, loc=mean, scale=std, size=tuple(shape),
-                                      random_state=self._rng)
-        return D.round_into(np.clip(x, a, b), a, b, dtype)
+        x = scipy.stats.truncnorm.rvs((low - mean) / std, (high - mean) / std, loc=mean, scale=std,
+                                      size=tuple(shape), random_state=self._rng)
+        return D.round_into(np.clip(x, low, high), low, high, dtype)
 
     def sample(self, dist: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """``uniform(a, b)``, ``normal(mean, std)``, ``trunc_normal(mean, std, a, b)``, ``rand``, ``randn``."""
+        """``uniform(low, high)``, ``normal(mean, std)``, ``trunc_normal(mean, std, low, high)``, ``rand``,
+        ``randn``."""
         self.require_dtype(dtype)
         generator = params.pop("generator", None)
         if generator is not None:
@@ -314,7 +296,7 @@ class NumpyBackend(Backend):
 
     # -- initializers ----------------------------------------------------------------------------------------
     def init(self, scheme: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """The ``torch.nn.init`` scheme, from its documented definition."""
+        """The ``torch.nn.init`` scheme, from its documented definition (neutral parameter names)."""
         self.require_dtype(dtype)
         method = getattr(self, f"_init_{scheme}", None)
         if method is None:
@@ -325,17 +307,18 @@ class NumpyBackend(Backend):
             return np.empty(shape, D.numpy_dtype(dtype))
         return method(shape, dtype, **params)
 
-    def _init_uniform(self, shape, dtype, a: float = 0.0, b: float = 1.0):
-        return self._uniform(shape, dtype, a, b)
+    def _init_uniform(self, shape, dtype, low: float = 0.0, high: float = 1.0):
+        return self._uniform(shape, dtype, low, high)
 
     def _init_normal(self, shape, dtype, mean: float = 0.0, std: float = 1.0):
         return self._normal(shape, dtype, mean, std)
 
-    def _init_trunc_normal(self, shape, dtype, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0):
-        return self._trunc_normal(shape, dtype, mean, std, a, b)
+    def _init_trunc_normal(self, shape, dtype, mean: float = 0.0, std: float = 1.0, low: float = -2.0,
+                           high: float = 2.0):
+        return self._trunc_normal(shape, dtype, mean, std, low, high)
 
-    def _init_constant(self, shape, dtype, val: float):
-        return np.full(shape, D.round_to(val, dtype), D.numpy_dtype(dtype))
+    def _init_constant(self, shape, dtype, value: float):
+        return np.full(shape, D.round_to(value, dtype), D.numpy_dtype(dtype))
 
     def _init_zeros(self, shape, dtype):
         return np.zeros(shape, D.numpy_dtype(dtype))
@@ -374,17 +357,17 @@ class NumpyBackend(Backend):
         fan_in, fan_out = fans(shape)
         return self._normal(shape, dtype, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
-    def _init_kaiming_uniform(self, shape, dtype, a: float = 0, mode: str = "fan_in",
+    def _init_kaiming_uniform(self, shape, dtype, negative_slope: float = 0, fan_mode: str = "fan_in",
                               nonlinearity: str = "leaky_relu"):
-        """U[-bound, bound), bound = sqrt(3) gain(nonlinearity, a) / sqrt(fan) (He et al. 2015)."""
-        std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(shape, mode))
+        """U[-bound, bound), bound = sqrt(3) gain(nonlinearity, negative_slope) / sqrt(fan) (He et al. 2015)."""
+        std = calculate_gain(nonlinearity, negative_slope) / math.sqrt(fan(shape, fan_mode))
         bound = math.sqrt(3.0) * std
         return self._uniform(shape, dtype, -bound, bound)
 
-    def _init_kaiming_normal(self, shape, dtype, a: float = 0, mode: str = "fan_in",
+    def _init_kaiming_normal(self, shape, dtype, negative_slope: float = 0, fan_mode: str = "fan_in",
                              nonlinearity: str = "leaky_relu"):
-        """N(0, std^2), std = gain(nonlinearity, a) / sqrt(fan)."""
-        std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(shape, mode))
+        """N(0, std^2), std = gain(nonlinearity, negative_slope) / sqrt(fan)."""
+        std = calculate_gain(nonlinearity, negative_slope) / math.sqrt(fan(shape, fan_mode))
         return self._normal(shape, dtype, 0.0, std)
 
     def _init_orthogonal(self, shape, dtype, gain: float = 1.0):
@@ -416,7 +399,7 @@ class NumpyBackend(Backend):
         return D.round_to(x, dtype)
 
     def calculate_gain(self, nonlinearity: str, param: float | None = None) -> float:
-        """The documented gain table (see :func:`calculate_gain`)."""
+        """The documented gain table (:func:`conformance.backends.gains.calculate_gain`)."""
         return calculate_gain(nonlinearity, param)
 
     # -- modules (torch.nn docs: default initialization of each layer) ---------------------------------------

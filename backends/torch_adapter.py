@@ -22,7 +22,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import dtypes as D
 from .base import (
     FLOAT_DTYPES,
     INIT_SCHEMES,
@@ -33,8 +32,13 @@ from .base import (
     Provider,
     UnsupportedOperation,
 )
+from .interface import init_params
+from .torch.tensors import from_numpy, to_numpy  # re-exported: the adapter's bit-exact conversions
 
 _NOT_IMPLEMENTED_MARK = "not implemented for"
+
+#: Neutral ``init`` parameter name -> ``torch.nn.init`` keyword; every other name is torch's already.
+TORCH_KEYWORDS = {"low": "a", "high": "b", "value": "val", "fan_mode": "mode", "negative_slope": "a"}
 
 
 def _torch():
@@ -46,24 +50,6 @@ def _torch():
 
 def _torch_dtype(dtype: str):
     return getattr(_torch(), dtype)
-
-
-def to_numpy(tensor) -> np.ndarray:
-    """A detached CPU copy of ``tensor`` as numpy, bit-exact (bfloat16 -> ml_dtypes.bfloat16)."""
-    torch = _torch()
-    t = tensor.detach().cpu()
-    if t.dtype == torch.bfloat16:
-        return t.contiguous().view(torch.int16).numpy().view(D.NUMPY_DTYPES["bfloat16"]).copy()
-    return t.numpy().copy()
-
-
-def from_numpy(array: np.ndarray, dtype: str, device: str):
-    """``array`` (converted to ``dtype`` first) as a torch tensor on ``device``, bit-exact."""
-    torch = _torch()
-    a = np.ascontiguousarray(np.asarray(array).astype(D.numpy_dtype(dtype), copy=False))
-    if dtype == "bfloat16":
-        return torch.from_numpy(a.view(np.int16).copy()).view(torch.bfloat16).to(device)
-    return torch.from_numpy(a.copy()).to(device)
 
 
 def _activation_fn(name: str):
@@ -120,15 +106,17 @@ class TorchBackend(Backend):
     """torch on one device (``cpu``, ``cuda`` or ``mps``)."""
 
     framework = "torch"
-    capabilities = frozenset({"seed", "sample", "init", "named_init", "gain", "modules", "activations", "autograd",
-                              "rng_state", "generators", "dropout", "processes", "models", "checkpoint", "resume"})
     contracts = SEED_CONTRACTS
 
     def __init__(self, device: str) -> None:
         self.device = device
         self.dtypes = frozenset(d for d in FLOAT_DTYPES if not (device == "mps" and d == "float64"))
-        if device in ("cpu", "cuda"):
-            self.capabilities = self.capabilities | {"distributed"}
+
+    def lacks(self) -> dict[str, str]:
+        """``distributed`` runs on ``cpu`` (gloo) and ``cuda`` (nccl) only."""
+        if self.device in ("cpu", "cuda"):
+            return {}
+        return {"distributed": f"torch.distributed has no process-group backend for {self.device}"}
 
     def versions(self) -> dict[str, str]:
         """torch and numpy versions, the device name, CUDA/cuDNN or MPS details."""
@@ -215,22 +203,23 @@ class TorchBackend(Backend):
         return {d: to_numpy(torch.randn(tuple(shape), dtype=torch.float32, device=d)) for d in devices}
 
     def rank_params(self, world_size: int, seed: int, timeout: float) -> dict:
-        """torch.distributed ranks in fresh processes (see :mod:`conformance.backends.torch_distributed`)."""
+        """torch.distributed ranks in fresh processes (see :mod:`conformance.backends.torch.distributed`)."""
         self.require("distributed")
-        from . import torch_distributed
+        from .torch import distributed
 
-        return torch_distributed.run_ranks(self.device, world_size, seed, timeout)
+        return distributed.run_ranks(self.device, world_size, seed, timeout)
 
     def _empty(self, shape: Sequence[int], dtype: str):
         self.require_dtype(dtype)
         return _torch().empty(tuple(shape), dtype=_torch_dtype(dtype), device=self.device)
 
     def sample(self, dist: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """``uniform(a=0, b=1)`` via ``uniform_``, ``normal(mean=0, std=1)`` via ``normal_``, ``rand``, ``randn``."""
+        """``uniform(low=0, high=1)`` via ``uniform_``, ``normal(mean=0, std=1)`` via ``normal_``, ``rand``,
+        ``randn``."""
         torch = _torch()
         if dist == "uniform":
-            a, b = params.pop("a", 0.0), params.pop("b", 1.0)
-            return to_numpy(self._empty(shape, dtype).uniform_(a, b, **params))
+            low, high = params.pop("low", 0.0), params.pop("high", 1.0)
+            return to_numpy(self._empty(shape, dtype).uniform_(low, high, **params))
         if dist == "normal":
             mean, std = params.pop("mean", 0.0), params.pop("std", 1.0)
             return to_numpy(self._empty(shape, dtype).normal_(mean, std, **params))
@@ -241,9 +230,15 @@ class TorchBackend(Backend):
         raise UnsupportedOperation(f"{self.spec} has no sampler {dist!r}")
 
     def init(self, scheme: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """``torch.nn.init.<scheme>_`` on a new empty tensor; params pass through verbatim."""
+        """``torch.nn.init.<scheme>_`` on a new empty tensor; the neutral parameter names become torch's keywords
+        (:data:`TORCH_KEYWORDS`), the values pass through verbatim."""
         if scheme not in INIT_SCHEMES:
             raise UnsupportedOperation(f"{self.spec} has no initializer {scheme!r}")
+        init_params(scheme, params)  # TypeError for a name outside the neutral interface
+        return self._torch_init(scheme, shape, dtype, **{TORCH_KEYWORDS.get(k, k): v for k, v in params.items()})
+
+    def _torch_init(self, scheme: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
+        """``torch.nn.init.<scheme>_(tensor, **params)`` with torch's own keywords."""
         fn = getattr(_torch().nn.init, f"{scheme}_", None)
         if fn is None:
             raise UnsupportedOperation(f"torch {_torch().__version__} has no torch.nn.init.{scheme}_")
@@ -262,10 +257,10 @@ class TorchBackend(Backend):
                 "uniform", "orthogonal")
 
     def named_init(self, name: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
-        """``torch.nn.init.<name>_`` with torch's defaults (same call as :meth:`init`)."""
+        """``torch.nn.init.<name>_`` with torch's own keywords and defaults (the call :meth:`init` makes)."""
         if name not in self.named_schemes():
             raise UnsupportedOperation(f"{self.spec} has no named initializer {name!r}")
-        return self.init(name, shape, dtype, **params)
+        return self._torch_init(name, shape, dtype, **params)
 
     def calculate_gain(self, nonlinearity: str, param: float | None = None) -> float:
         """``torch.nn.init.calculate_gain``."""
@@ -284,11 +279,11 @@ class TorchBackend(Backend):
     def build_model(self, factory, device_init: str = "eager", init: str = "auto", dtype: str = "float32",
                     **kwargs):
         """``factory(**kwargs)`` under ``torch.device(device)`` or ``torch.device("meta")`` + ``to_empty`` +
-        poison fill, then the init function (see :func:`conformance.backends.torch_models.build`)."""
-        from . import torch_models
+        poison fill, then the init function (see :func:`conformance.backends.torch.models.build`)."""
+        from .torch import models
 
         self.require_dtype(dtype)
-        return torch_models.build(factory, self.device, device_init=device_init, init=init, dtype=dtype, **kwargs)
+        return models.build(factory, self.device, device_init=device_init, init=init, dtype=dtype, **kwargs)
 
     def activation(self, name: str, x: np.ndarray, dtype: str, **params) -> tuple[np.ndarray, np.ndarray]:
         """Value ``f(x)`` and ``autograd.grad(f(x), x, ones)`` computed in ``dtype`` on the device."""
@@ -345,59 +340,62 @@ class TorchBackend(Backend):
         return to_numpy(out), to_numpy(gx), to_numpy(gy)
 
 
-    # -- checkpoints (conformance.backends.torch_checkpoint) -----------------------------------------------------
+    # -- checkpoints (conformance.backends.torch.checkpoint_io, .checkpoint_models, .resume) ---------------------
     #: seed offset of the fresh model a checkpoint is loaded into, so nothing it holds can match by accident
     FRESH_SEED_OFFSET = 0x5EED
     #: the training loop :meth:`resume_run` runs (``module:Class``); faulty adapters point it elsewhere
-    HARNESS = "conformance.backends.torch_checkpoint:ResumeHarness"
+    HARNESS = "conformance.backends.torch.resume:ResumeHarness"
 
     def checkpoint_formats(self) -> tuple[str, ...]:
         """``torch`` (``torch.save``, loaded with ``weights_only=True``) and ``safetensors`` when installed."""
-        from . import torch_checkpoint as tc
+        from .torch import checkpoint_io
 
-        return tuple(f for f in tc.FORMATS if f != "safetensors" or tc.safetensors_available() is None)
+        return tuple(f for f in checkpoint_io.FORMATS
+                     if f != "safetensors" or checkpoint_io.safetensors_available() is None)
 
     def checkpoint_models(self) -> tuple[str, ...]:
-        """``tiny_tied`` plus the built-in ``gpt2`` and ``llama`` of :mod:`.torch_models`, shrunk."""
-        from . import torch_checkpoint as tc
+        """``tiny_tied`` plus the built-in ``gpt2`` and ``llama`` of :mod:`.torch.models`, shrunk."""
+        from .torch import checkpoint_models
 
-        return tc.model_names()
+        return checkpoint_models.model_names()
 
     def save_checkpoint(self, path, model: str, fmt: str, dtype: str, seed: int, device: str | None = None):
         """Build ``model`` after ``torch.manual_seed(seed)``; save it atomically with provenance."""
-        from . import torch_checkpoint as tc
+        from .torch import checkpoint_io as cio
+        from .torch import checkpoint_models as cm
 
         self.require("checkpoint")
         self.require_dtype(dtype)
         device = device or self.device
-        built = tc.build_model(model, dtype, device, seed)
-        state = tc.model_state(built, model)
+        built = cm.build_model(model, dtype, device, seed)
+        state = cio.model_state(built, model)
         versions = {k: v for k, v in self.versions().items() if k in ("torch", "numpy", "cuda")}
-        state.provenance = tc.save_model(built, path, fmt, tc.provenance_of(model, seed, dtype, device, versions))
-        state.file_keys = tc.file_entries(path, fmt)
+        state.provenance = cio.save_model(built, path, fmt, cm.provenance_of(model, seed, dtype, device, versions))
+        state.file_keys = cio.file_entries(path, fmt)
         state.path = str(path)
         return state
 
     def load_checkpoint(self, path, model: str, fmt: str, dtype: str, device: str | None = None, expect=None):
         """Read ``path`` (``weights_only=True`` / safetensors), verify digests, keys and provenance, load strictly."""
-        from . import torch_checkpoint as tc
-        from .checkpointing import verify_provenance
+        from conformance.harness.checkpoints import verify_provenance
+
+        from .torch import checkpoint_models as cm
 
         self.require("checkpoint")
         self.require_dtype(dtype)
         device = device or self.device
         seed = (expect or {}).get("seed")
         fresh = (seed if isinstance(seed, int) else 0) + self.FRESH_SEED_OFFSET
-        state = tc.load_model(path, model, fmt, dtype, device, fresh)
+        state = cm.load_model(path, model, fmt, dtype, device, fresh)
         verify_provenance(path, state.provenance, expect)
         return state
 
     def resume_run(self, directory, seed: int, steps: int, save_at: int, timeout: float) -> dict:
         """Straight, interrupted and resumed runs of :attr:`HARNESS`, each in a fresh process."""
-        from . import torch_checkpoint as tc
+        from .torch import resume
 
         self.require("resume")
-        return tc.run_resume(directory, seed, steps, save_at, timeout, device=self.device, harness=self.HARNESS)
+        return resume.run_resume(directory, seed, steps, save_at, timeout, device=self.device, harness=self.HARNESS)
 
 
 class TorchProvider(Provider):

@@ -8,11 +8,16 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
-from conformance.backends import base, registry
+from conformance.backends import base, interface, registry
 from conformance.backends import dtypes as D
+from conformance.backends.gains import calculate_gain, fans
 from conformance.backends.numpy_adapter import PROVIDER as NUMPY_PROVIDER
-from conformance.backends.numpy_adapter import NumpyBackend, fans
+from conformance.backends.numpy_adapter import NumpyBackend
 from conformance.backends.torch_adapter import PROVIDER as TORCH_PROVIDER
+from conformance.backends.torch_adapter import TorchBackend
+
+from conformance.areas.init_schemes.fans import fans as oracle_fans
+from conformance.areas.init_schemes.fans import recommended_gain
 
 torch = pytest.importorskip("torch")
 
@@ -37,7 +42,7 @@ MODULE_CONFIGS = {
     "BatchNorm2d": dict(num_features=4, affine=False),
 }
 
-INIT_PARAMS = {"constant": {"val": 0.3}, "sparse": {"sparsity": 0.25}}
+INIT_PARAMS = {"constant": {"value": 0.3}, "sparse": {"sparsity": 0.25}}
 
 
 def _shape_for(scheme: str) -> tuple[int, ...]:
@@ -95,7 +100,7 @@ def test_probe_reports_missing_torch(monkeypatch):
 def test_backend_declarations(np_backend, torch_backend):
     assert np_backend.spec == "numpy:cpu" and torch_backend.spec == "torch:cpu"
     assert np_backend.dtypes == torch_backend.dtypes == frozenset(base.FLOAT_DTYPES)
-    assert "autograd" in torch_backend.capabilities and "autograd" not in np_backend.capabilities
+    assert "activations" in torch_backend.capabilities and "activations" in np_backend.capabilities
     assert "torch" in torch_backend.versions() and "numpy" in np_backend.versions()
 
 
@@ -152,7 +157,7 @@ def test_numpy_seed_reproduces(np_backend):
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_numpy_uniform_never_returns_b_and_is_on_grid(np_backend, dtype):
     np_backend.seed(0)
-    x = np_backend.sample("uniform", (200_000,), dtype, a=-1.0, b=1.0).astype(np.float64)
+    x = np_backend.sample("uniform", (200_000,), dtype, low=-1.0, high=1.0).astype(np.float64)
     top = float(D.largest_below(1.0, dtype))
     assert x.max() == top and x.min() >= -1.0 and not np.any(x == 1.0)
     assert np.all(D.on_grid(x, dtype))
@@ -164,7 +169,7 @@ def test_numpy_uniform_never_returns_b_and_is_on_grid(np_backend, dtype):
 
 def test_numpy_trunc_normal_within_closed_bounds(np_backend):
     np_backend.seed(0)
-    x = np_backend.init("trunc_normal", (50_000,), "bfloat16", mean=0.5, std=1.0, a=-1.0, b=1.5)
+    x = np_backend.init("trunc_normal", (50_000,), "bfloat16", mean=0.5, std=1.0, low=-1.0, high=1.5)
     x = x.astype(np.float64)
     assert x.min() >= -1.0 and x.max() <= 1.5
     assert np.all(D.on_grid(x, "bfloat16"))
@@ -199,7 +204,7 @@ def test_init_shape_dtype(np_backend, torch_backend, scheme, dtype):
 
 def test_deterministic_inits_equal_torch(np_backend, torch_backend):
     for scheme, shape, params in [("eye", (3, 5), {}), ("dirac", (6, 4, 3, 3), {"groups": 2}),
-                                  ("constant", (2, 3), {"val": 0.1}), ("ones", (4,), {}), ("zeros", (2, 2), {})]:
+                                  ("constant", (2, 3), {"value": 0.1}), ("ones", (4,), {}), ("zeros", (2, 2), {})]:
         for dtype in base.FLOAT_DTYPES:
             a = np_backend.init(scheme, shape, dtype, **params)
             b = torch_backend.init(scheme, shape, dtype, **params)
@@ -225,12 +230,17 @@ def test_fans_with_groups():
     assert fans(w.shape) == torch.nn.init._calculate_fan_in_and_fan_out(w)
     with pytest.raises(ValueError, match="fewer than 2 dimensions"):
         fans((3,))
+    # the checks' independent oracle agrees with torch too
+    for shape in [(6, 2, 3, 2), (5, 7), (4, 3, 5), (2, 3, 1, 4, 2)]:
+        assert oracle_fans(shape) == torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
 
 
 def test_gains_match_torch(np_backend, torch_backend):
     for nl, param in [("linear", None), ("conv_transpose2d", None), ("sigmoid", None), ("tanh", None),
                       ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", 0), ("selu", None)]:
         assert np_backend.calculate_gain(nl, param) == pytest.approx(torch_backend.calculate_gain(nl, param), rel=1e-15)
+        assert calculate_gain(nl, param) == recommended_gain(nl, param) == pytest.approx(
+            torch_backend.calculate_gain(nl, param), rel=1e-15)  # adapters' table, checks' oracle, torch
     assert np_backend.calculate_gain("leaky_relu") == 1.4141428569978354
     with pytest.raises(ValueError):
         np_backend.calculate_gain("swish")
@@ -350,3 +360,89 @@ def test_unknown_activation_is_unsupported(np_backend, torch_backend):
     for backend in (np_backend, torch_backend):
         with pytest.raises(base.UnsupportedOperation):
             backend.activation("swish2", np.zeros(2, np.float32), "float32")
+
+
+# -- the interface: derived capabilities, neutral parameter names ---------------------------------------------------
+class _Minimal(base.Backend):
+    framework, device, dtypes = "minimal", "cpu", frozenset({"float32"})
+
+    def versions(self):
+        return {"minimal": "0"}
+
+
+class _Drawing(_Minimal):
+    def seed(self, seed):
+        pass
+
+    def sample(self, dist, shape, dtype, **params):
+        return np.zeros(shape, np.float32)
+
+    def module_params(self, module, dtype, **config):
+        return {}
+
+
+class _DrawingNoModules(_Drawing):
+    def lacks(self):
+        return {"modules": "not on this device"}
+
+
+def test_capabilities_are_derived_from_overrides():
+    assert _Minimal().capabilities == frozenset()
+    assert _Drawing().capabilities == {"seed", "sample", "modules", "processes"}
+    # what the device lacks goes, and so does a capability that needs it
+    assert _DrawingNoModules().capabilities == {"seed", "sample"}
+    assert interface.missing_methods(_Minimal, "rng_state") == ("rng_state", "set_rng_state")
+    assert interface.implemented_capabilities(NumpyBackend) == frozenset(registry.resolve("numpy:cpu").capabilities)
+    assert set(interface.CAPABILITIES) >= {c for b in ("numpy:cpu", "torch:cpu")
+                                           for c in registry.resolve(b).capabilities}
+
+
+def test_torch_distributed_only_on_cpu_and_cuda(torch_backend):
+    assert "distributed" in torch_backend.capabilities
+    assert "distributed" in TorchBackend("cuda").capabilities
+    mps = TorchBackend("mps")
+    assert "distributed" not in mps.capabilities and "distributed" in mps.lacks()
+    assert mps.capabilities == torch_backend.capabilities - {"distributed"}
+
+
+def test_parameter_tables_cover_every_scheme():
+    assert set(interface.INIT_PARAMETERS) == set(base.INIT_SCHEMES)
+    assert interface.init_params("kaiming_normal", {"fan_mode": "fan_out"}) == {
+        "negative_slope": 0.0, "fan_mode": "fan_out", "nonlinearity": "leaky_relu"}
+    assert interface.sample_params("uniform", {"high": 2.0}) == {"low": 0.0, "high": 2.0}
+    with pytest.raises(TypeError, match="value"):
+        interface.init_params("constant", {})
+
+
+@pytest.mark.parametrize("old", [{"a": -1.0, "b": 1.0}, {"mode": "fan_out"}, {"val": 0.5}])
+def test_torch_keyword_names_are_refused(np_backend, torch_backend, old):
+    scheme = {"a": "uniform", "mode": "kaiming_normal", "val": "constant"}[next(iter(old))]
+    for backend in (np_backend, torch_backend):
+        with pytest.raises(TypeError):
+            backend.init(scheme, (4, 6), "float32", **old)
+
+
+@pytest.mark.parametrize(("scheme", "neutral", "torch_kwargs"), [
+    ("uniform", {"low": -3.0, "high": 5.0}, {"a": -3.0, "b": 5.0}),
+    ("trunc_normal", {"mean": 1.0, "std": 0.5, "low": 0.0, "high": 3.0}, {"mean": 1.0, "std": 0.5, "a": 0.0, "b": 3.0}),
+    ("constant", {"value": -1.7}, {"val": -1.7}),
+    ("kaiming_uniform", {"negative_slope": 0.2, "fan_mode": "fan_out"}, {"a": 0.2, "mode": "fan_out"}),
+    ("kaiming_normal", {"fan_mode": "fan_in", "nonlinearity": "relu"}, {"mode": "fan_in", "nonlinearity": "relu"}),
+])
+def test_torch_translates_neutral_names(torch_backend, scheme, neutral, torch_kwargs):
+    torch.manual_seed(5)
+    got = torch_backend.init(scheme, (64, 32), "float32", **neutral)
+    torch.manual_seed(5)
+    want = getattr(torch.nn.init, f"{scheme}_")(torch.empty(64, 32), **torch_kwargs).numpy()
+    assert np.array_equal(got, want)
+    # named_init keeps torch's own keywords
+    if scheme in torch_backend.named_schemes():
+        torch.manual_seed(5)
+        assert np.array_equal(torch_backend.named_init(scheme, (64, 32), "float32", **torch_kwargs), want)
+
+
+def test_torch_sample_uses_neutral_bounds(torch_backend):
+    torch.manual_seed(3)
+    got = torch_backend.sample("uniform", (1000,), "float32", low=-2.0, high=-1.0)
+    torch.manual_seed(3)
+    assert np.array_equal(got, torch.empty(1000).uniform_(-2.0, -1.0).numpy())

@@ -119,7 +119,7 @@ def test_jax_layout_translation(jax_b):
 
 def test_jax_unsupported_reasons(jax_b):
     with pytest.raises(base.UnsupportedOperation, match="no lower bound"):
-        jax_b.init("uniform", (4, 4), "float32", a=-1.0, b=1.0)
+        jax_b.init("uniform", (4, 4), "float32", low=-1.0, high=1.0)
     with pytest.raises(base.UnsupportedOperation, match="dirac"):
         jax_b.init("dirac", (4, 4, 3), "float32")
     with pytest.raises(base.UnsupportedOperation):
@@ -129,7 +129,7 @@ def test_jax_unsupported_reasons(jax_b):
 
 
 def test_jax_truncated_normal_bounds_are_in_std_units(jax_b):
-    x = jax_b.init("trunc_normal", (200, 100), "float32", std=0.5, a=-0.25, b=1.0).astype(np.float64)
+    x = jax_b.init("trunc_normal", (200, 100), "float32", std=0.5, low=-0.25, high=1.0).astype(np.float64)
     assert x.min() >= -0.25 and x.max() <= 1.0 and x.min() < -0.2 and x.max() > 0.9
 
 
@@ -197,7 +197,7 @@ def test_candle_declares_what_it_lacks(candle_b):
     with pytest.raises(base.UnsupportedOperation, match="float32 only"):
         candle_b.sample("normal", (3,), "bfloat16")
     with pytest.raises(base.UnsupportedOperation, match="bounds"):
-        candle_b.sample("uniform", (3,), "float32", a=-1.0, b=1.0)
+        candle_b.sample("uniform", (3,), "float32", low=-1.0, high=1.0)
     with pytest.raises(base.UnsupportedOperation, match="Conv2d"):
         candle_b.module_params("Conv2d", "float32", in_channels=2, out_channels=2, kernel_size=3)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conformance.backends import layouts, registry
 
-from conformance.specs.fans import fans
+from conformance.areas.init_schemes.fans import fans
 
 #: Canonical weight shapes: dense, conv1d, conv2d, conv3d; out, in and kernel sizes all distinct.
 SHAPES = {"dense": (96, 40), "conv1d": (48, 20, 5), "conv2d": (36, 12, 3, 5), "conv3d": (20, 6, 3, 2, 5)}
@@ -96,7 +96,7 @@ def test_torch_named_init_fans(spec, scheme, kind):
     backend.seed(99)
     shape = SHAPES[kind]
     fi, fo = fans(shape)
-    params = {"mode": "fan_out", "nonlinearity": "relu"} if scheme == "kaiming_normal" else {}
+    params = {"fan_mode": "fan_out", "nonlinearity": "relu"} if scheme == "kaiming_normal" else {}
     want = math.sqrt(2 / fo) if scheme == "kaiming_normal" else math.sqrt(2 / (fi + fo))
     x = _draw(lambda: backend.init(scheme, shape, "float32", **params))
     assert abs(x.std() / want - 1) < 0.02, f"{spec} {scheme} on {shape}: std {x.std():.5g}, expected {want:.5g}"

@@ -11,16 +11,13 @@ from functools import cache
 import ml_dtypes
 import numpy as np
 
-_SIXTEEN_BIT = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
-_NUMPY = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}
+# The one dtype table is conformance.backends.dtypes.NUMPY_DTYPES (pure numpy/ml_dtypes, no framework);
+# numpy_dtype is re-exported from there for the statistics and their callers.
+from ..backends.dtypes import NUMPY_DTYPES, numpy_dtype
 
+__all__ = ["finite_grid", "is_sixteen_bit", "machine_eps", "numpy_dtype"]
 
-def numpy_dtype(dtype: str):
-    """numpy dtype object for a dtype name (bfloat16 via ml_dtypes)."""
-    try:
-        return np.dtype(_NUMPY[dtype])
-    except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(_NUMPY)}") from None
+_SIXTEEN_BIT = {name: NUMPY_DTYPES[name] for name in ("float16", "bfloat16")}
 
 
 def is_sixteen_bit(dtype: str) -> bool:

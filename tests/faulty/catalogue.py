@@ -160,7 +160,7 @@ MUTANTS: list[Mutant] = [
     Mutant("tests.faulty.models:litgpt_reset_skipped", MODELS, "litgpt #1150 (PR #1162)",
            "pretraining model never initialized (empty init; reset_parameters not called)",
            "audit[litgpt_pretrain]", "float32", "uninitialized", kind="audit",
-           reference="conformance.backends.torch_models:llama", audit_args=("--config", "naming=litgpt")),
+           reference="conformance.backends.torch.models:llama", audit_args=("--config", "naming=litgpt")),
 ]
 
 

@@ -30,14 +30,14 @@ from .common import providers
 
 
 class RangeIgnored(NumpyBackend):
-    """candle #578: uniform(a, b) ignores a and b and draws U(0, 1)."""
+    """candle #578: uniform(low, high) ignores low and high and draws U(0, 1)."""
 
-    def _init_uniform(self, shape, dtype, a=0.0, b=1.0):
+    def _init_uniform(self, shape, dtype, low=0.0, high=1.0):
         return super()._init_uniform(shape, dtype, 0.0, 1.0)
 
     def sample(self, dist, shape, dtype, **params):
         if dist == "uniform":
-            params = {k: v for k, v in params.items() if k not in ("a", "b")}
+            params = {k: v for k, v in params.items() if k not in ("low", "high")}
         return super().sample(dist, shape, dtype, **params)
 
 
@@ -54,22 +54,22 @@ class LogisticNormal(NumpyBackend):
 class OpenBoundAttained(NumpyBackend):
     """pytorch #197079/#96947: 16-bit uniform rounds to nearest and so returns the excluded upper bound."""
 
-    def _uniform(self, shape, dtype, a=0.0, b=1.0):
+    def _uniform(self, shape, dtype, low=0.0, high=1.0):
         if dtype not in ("float16", "bfloat16"):
-            return super()._uniform(shape, dtype, a, b)
-        return D.round_to(a + (b - a) * self._rng.random(shape), dtype)
+            return super()._uniform(shape, dtype, low, high)
+        return D.round_to(low + (high - low) * self._rng.random(shape), dtype)
 
 
 class TruncNormalBf16InverseCdf(NumpyBackend):
     """pytorch #145498: bfloat16 trunc_normal via erfinv of a uniform rounded to bfloat16; mass piles at the bounds."""
 
-    def _trunc_normal(self, shape, dtype, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    def _trunc_normal(self, shape, dtype, mean=0.0, std=1.0, low=-2.0, high=2.0):
         if dtype != "bfloat16" or math.prod(shape) == 0:
-            return super()._trunc_normal(shape, dtype, mean, std, a, b)
-        lo, hi = (2 * scipy.stats.norm.cdf((c - mean) / std) - 1 for c in (a, b))
+            return super()._trunc_normal(shape, dtype, mean, std, low, high)
+        lo, hi = (2 * scipy.stats.norm.cdf((c - mean) / std) - 1 for c in (low, high))
         u = D.round_to(lo + (hi - lo) * self._rng.random(shape), "bfloat16").astype(np.float64)
         x = mean + std * math.sqrt(2.0) * scipy.special.erfinv(u)
-        return D.round_to(np.clip(x, a, b), dtype)
+        return D.round_to(np.clip(x, low, high), dtype)
 
 
 class GroupsIgnoredInFanIn(NumpyBackend):

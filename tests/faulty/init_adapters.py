@@ -52,8 +52,8 @@ class NormalWithNaN(NumpyBackend):
 class BoundTooWide(NumpyBackend):
     """Uniform draws on a range 1% wider than asked (about its centre)."""
 
-    def _uniform(self, shape, dtype, a=0.0, b=1.0):
-        c, h = (a + b) / 2, (b - a) / 2 * 1.01
+    def _uniform(self, shape, dtype, low=0.0, high=1.0):
+        c, h = (low + high) / 2, (high - low) / 2 * 1.01
         x = c - h + 2 * h * self._rng.random(shape)
         return D.round_to(x, dtype)
 
@@ -63,7 +63,7 @@ class FanSwapped(NumpyBackend):
 
     def init(self, scheme, shape, dtype, **params):
         if scheme.startswith("kaiming"):
-            params["mode"] = "fan_out" if params.get("mode", "fan_in") == "fan_in" else "fan_in"
+            params["fan_mode"] = "fan_out" if params.get("fan_mode", "fan_in") == "fan_in" else "fan_in"
         return super().init(scheme, shape, dtype, **params)
 
 

@@ -45,9 +45,9 @@ class SharedState(NumpyBackend):
     def _restart(self) -> None:
         self._rng = np.random.Generator(np.random.PCG64(self.FIXED_STATE))
 
-    def _uniform(self, shape, dtype, a=0.0, b=1.0):
+    def _uniform(self, shape, dtype, low=0.0, high=1.0):
         self._restart()
-        return _zero_middle(super()._uniform(shape, dtype, a, b))
+        return _zero_middle(super()._uniform(shape, dtype, low, high))
 
     def _normal(self, shape, dtype, mean=0.0, std=1.0):
         self._restart()
@@ -57,8 +57,8 @@ class SharedState(NumpyBackend):
 class StuckMiddle(NumpyBackend):
     """candle #1931, the index part alone: element N/2 of even-length draws is always 0; otherwise correct."""
 
-    def _uniform(self, shape, dtype, a=0.0, b=1.0):
-        return _zero_middle(super()._uniform(shape, dtype, a, b))
+    def _uniform(self, shape, dtype, low=0.0, high=1.0):
+        return _zero_middle(super()._uniform(shape, dtype, low, high))
 
     def _normal(self, shape, dtype, mean=0.0, std=1.0):
         return _zero_middle(super()._normal(shape, dtype, mean, std))

@@ -29,8 +29,8 @@ def _skip_one(draw, shape):
 class SkippedDraw(NumpyBackend):
     """Loses the draw at index 5 of every uniform and normal stream."""
 
-    def _uniform(self, shape, dtype, a=0.0, b=1.0):
-        return _skip_one(lambda s: super(SkippedDraw, self)._uniform(s, dtype, a, b), tuple(shape))
+    def _uniform(self, shape, dtype, low=0.0, high=1.0):
+        return _skip_one(lambda s: super(SkippedDraw, self)._uniform(s, dtype, low, high), tuple(shape))
 
     def _normal(self, shape, dtype, mean=0.0, std=1.0):
         return _skip_one(lambda s: super(SkippedDraw, self)._normal(s, dtype, mean, std), tuple(shape))
