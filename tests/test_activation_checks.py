@@ -43,7 +43,7 @@ def test_sigmoid_exp_caught_at_minus_548(faulty_run):
     """-548 (candle #1722's input) is a sweep point, the faulty gradient is NaN there, so test_finite flags it."""
     import numpy as np
 
-    from conformance.activation_inputs import sweep_points
+    from conformance.areas.activations.inputs import sweep_points
 
     from .faulty.activation_adapters import SigmoidExpRecip
 

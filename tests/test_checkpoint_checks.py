@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance import expect_checkpoints as E  # noqa: E402
+from conformance.areas.checkpoints import expect as E  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ADAPTERS = "tests.faulty.training"

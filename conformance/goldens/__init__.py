@@ -5,7 +5,7 @@ Layout (schema :data:`~conformance.goldens.store.SCHEMA`)::
     golden/
       streams/<framework>/<framework version>/<device>--<device name>.json     RNG stream fingerprints
       model_init/<framework>/<framework version>/<device>--<device name>.json  reference-model init fingerprints
-      activations/manifest.json + *.npz                                        (conformance.golden_activations)
+      activations/manifest.json + *.npz                                        (conformance.areas.activations.golden)
 
 Every fingerprint file is JSON (never pickle) holding ``schema``, ``kind``, ``suite_version``, the ``key`` it pins
 (spec, framework, framework version, device, device name - the CPU architecture or the GPU model), ``provenance``

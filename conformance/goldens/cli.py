@@ -4,10 +4,10 @@
     Recompute and write golden files, each atomically, after computing all of them; print a diff summary per file
     (added / changed / unchanged / removed entries and which streams changed). Without ``--only``: ``streams`` and
     ``model_init`` for every available backend (``activations`` only when named: it is slow and
-    backend-independent). ``--only activations[:DTYPE]`` delegates to :mod:`conformance.golden_activations`.
+    backend-independent). ``--only activations[:DTYPE]`` delegates to :mod:`conformance.areas.activations.golden`.
 ``conformance golden verify [--only ...] [--backend SPEC] [--golden-dir DIR]``
     Validate every file of every kind (schema, checksum, suite version; activations through
-    :func:`conformance.golden_activations.check`) and recompute the fingerprints of the available
+    :func:`conformance.areas.activations.golden.check`) and recompute the fingerprints of the available
     backends. Exit 1 when a file is invalid or a stream changed within the same framework version; a change
     against another version's golden and a missing golden are reported, not failed.
 ``conformance golden list [--golden-dir DIR]``
@@ -95,7 +95,7 @@ def _update(args: argparse.Namespace) -> int:
         kind = K.KINDS[kind_name]
         if not kind.per_backend:
             if not kind.available():
-                print(f"skipped {kind_name}: conformance.golden_activations offers no update/check")
+                print(f"skipped {kind_name}: conformance.areas.activations.golden offers no update/check")
                 continue
             plans.append(kind.plan(selector, directory, argv))
             continue

@@ -7,7 +7,7 @@ Contract
   :data:`BLOCKS` consecutive blocks, so a changed stream is located without storing the stream.
 * Stream cases (:data:`STREAM_CASES`) draw 1,024-element tensors from ``sample``, ``init`` and ``module_params``
   right after ``seed(GOLDEN_SEED)``: small, so CUDA streams do not depend on the multiprocessor count.
-* Model cases (:data:`MODEL_CASES`) build the built-in reference models (``conformance.backends.torch_models``) through
+* Model cases (:data:`MODEL_CASES`) build the built-in reference models (``conformance.backends.torch.models``) through
   ``build_model`` after ``seed(GOLDEN_SEED)`` and fingerprint every parameter.
 * :func:`compare` explains a difference: the first differing index and both values when it lies in the head,
   otherwise the first differing block.
@@ -187,12 +187,12 @@ _SMALL_LLAMA = {"vocab_size": 256, "dim": 64, "n_layers": 2, "n_heads": 4, "max_
 #: Reference models per framework (the factories live in that framework's adapter package).
 MODEL_CASES: dict[str, tuple[ModelCase, ...]] = {
     "torch": (
-        ModelCase("gpt2", "conformance.backends.torch_models:gpt2",
+        ModelCase("gpt2", "conformance.backends.torch.models:gpt2",
                   {"vocab_size": 256, "block_size": 32, "n_layer": 2, "n_head": 4, "n_embd": 64}),
-        ModelCase("llama-torchtitan", "conformance.backends.torch_models:llama",
+        ModelCase("llama-torchtitan", "conformance.backends.torch.models:llama",
                   {**_SMALL_LLAMA, "naming": "torchtitan"}),
-        ModelCase("llama-olmo", "conformance.backends.torch_models:llama", {**_SMALL_LLAMA, "naming": "olmo"}),
-        ModelCase("llama-litgpt", "conformance.backends.torch_models:llama", {**_SMALL_LLAMA, "naming": "litgpt"}),
+        ModelCase("llama-olmo", "conformance.backends.torch.models:llama", {**_SMALL_LLAMA, "naming": "olmo"}),
+        ModelCase("llama-litgpt", "conformance.backends.torch.models:llama", {**_SMALL_LLAMA, "naming": "litgpt"}),
     ),
 }
 MODEL_IDS: tuple[str, ...] = tuple(dict.fromkeys(c.id for cases in MODEL_CASES.values() for c in cases))

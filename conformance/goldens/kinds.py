@@ -2,7 +2,7 @@
 
 * ``streams``: RNG stream fingerprints per backend (:func:`.fingerprints.stream_entries`).
 * ``model_init``: per-parameter fingerprints of the built-in reference models (:func:`.fingerprints.model_entries`).
-* ``activations``: correctly rounded activation references, delegated to :mod:`conformance.golden_activations`
+* ``activations``: correctly rounded activation references, delegated to :mod:`conformance.areas.activations.golden`
   (backend-independent and slow, so only updated when asked for with ``--only activations``).
 
 Updates are two-phase: every file is computed in memory first, and only then written, each atomically; an error
@@ -169,7 +169,7 @@ class FingerprintKind:
 
 
 class ActivationsKind:
-    """Delegates to :mod:`conformance.golden_activations` (mpmath references, one file per dtype)."""
+    """Delegates to :mod:`conformance.areas.activations.golden` (mpmath references, one file per dtype)."""
 
     name = "activations"
     per_backend = False
@@ -179,7 +179,7 @@ class ActivationsKind:
     @staticmethod
     def module():
         try:
-            return importlib.import_module("conformance.golden_activations")
+            return importlib.import_module("conformance.areas.activations.golden")
         except ImportError:
             return None
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from conformance.backends.base import ConformanceError
 
 from .. import __version__
-from ..results import atomic_write
+from ..harness.files import atomic_write
 
 #: Version of the fingerprint file format this suite reads and writes.
 SCHEMA = 1
@@ -38,7 +38,7 @@ _REQUIRED = {"schema": int, "kind": str, "suite_version": str, "key": dict, "pro
              "checksum": str}
 _KEY_FIELDS = ("spec", "framework", "version", "device", "device_name")
 #: ``versions()`` fields that never identify a framework version (the fallback key joins the others).
-_NOT_VERSIONS = {"device", "threads", "cpu_capability"}
+_NOT_VERSIONS = {"device", "threads", "cpu_capability", "simd"}
 
 
 class GoldenError(ConformanceError):
@@ -148,12 +148,16 @@ def key_of(kind: str, backend) -> GoldenKey:
     Framework version: ``versions()[framework]``, else every reported version but the device, thread count and
     CPU capability (recorded in the provenance, named when a stream changes). Device name:
     ``versions()["device"]`` (the GPU model on CUDA, whose streams depend on the multiprocessor count; the CPU
-    architecture on CPU).
+    architecture on CPU), followed by ``versions()["simd"]`` when the adapter reports the vector extension its
+    numerics depend on (the numpy reference: AVX-512 and AVX2 kernels of float64 exp/log differ in the last bit).
     """
     versions = {k: str(v) for k, v in backend.versions().items()}
     version = versions.get(backend.framework) or ";".join(f"{k}={v}" for k, v in sorted(versions.items())
                                                            if k not in _NOT_VERSIONS) or "unknown"
-    return GoldenKey(kind, backend.spec, backend.framework, version, backend.device, versions.get("device", ""))
+    device_name = versions.get("device", "")
+    if versions.get("simd"):  # streams that depend on the CPU's vector kernels (the numpy reference's float64 exp/log)
+        device_name = f"{device_name} {versions['simd']}".strip()
+    return GoldenKey(kind, backend.spec, backend.framework, version, backend.device, device_name)
 
 
 def provenance(backend, argv: list[str] | None, seed: int) -> dict:

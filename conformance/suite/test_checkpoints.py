@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import expect_checkpoints as E
+from conformance.areas.checkpoints import expect as E
 from conformance.backends.base import SubprocessFailed
-from conformance.backends.checkpointing import CheckpointError, ProvenanceMismatch
+from conformance.harness.children import default_timeout
 from conformance.stats import Verdict
-from conformance.subprocess_runner import default_timeout
 
 pytestmark = [pytest.mark.requires("checkpoint")]
 
@@ -30,35 +29,14 @@ SUFFIX = {"torch": ".pt", "safetensors": ".safetensors", "npz": ".npz"}
 RESUME_STEPS, RESUME_SAVE_AT = 24, 12  # 8 batches per epoch: the resume lands mid-epoch 1
 
 
-def _supported(backend, model: str, fmt: str) -> None:
-    formats = backend.checkpoint_formats()
-    if fmt not in formats:
-        pytest.skip(f"{backend.spec} does not write {fmt!r} checkpoints (formats: {', '.join(formats)})")
-    if model not in backend.checkpoint_models():
-        pytest.skip(f"{backend.spec} has no reference model {model!r}")
-
-
-def _expect(saved) -> dict:
-    return {k: saved.provenance[k] for k in ("model", "seed", "init", "dtype", "device", "versions")
-            if k in saved.provenance}
-
-
-def _load(conformance, backend, path, model, fmt, dtype, **kwargs):
-    """Load, turning a refusal of a good checkpoint into a failed verdict (the message names file and key)."""
-    try:
-        return backend.load_checkpoint(path, model, fmt, dtype, **kwargs)
-    except CheckpointError as exc:
-        conformance.expect(Verdict("load", False, f"loading a checkpoint just saved failed: {exc}"))
-
-
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("model", MODELS)
 def test_round_trip(backend, dtype, conformance, tmp_path, model, fmt):
     """Freshly initialized model -> file -> fresh model: nothing changes."""
-    _supported(backend, model, fmt)
+    E.require_supported(backend, model, fmt)
     path = tmp_path / f"{model}{SUFFIX[fmt]}"
     saved = backend.save_checkpoint(path, model, fmt, dtype, conformance.seed)
-    loaded = _load(conformance, backend, path, model, fmt, dtype, expect=_expect(saved))
+    loaded = E.load_or_fail(conformance, backend, path, model, fmt, dtype, expect=E.provenance_expected(saved))
     conformance.expect(E.round_trip(saved, loaded), f"{model} as {fmt}")
 
 
@@ -66,24 +44,11 @@ def test_round_trip(backend, dtype, conformance, tmp_path, model, fmt):
 def test_provenance_verified(backend, conformance, tmp_path, fmt):
     """The stored seed, init spec and dtype are checked on load: a mismatch is refused, naming the field."""
     models = backend.checkpoint_models()
-    _supported(backend, models[0], fmt)
+    E.require_supported(backend, models[0], fmt)
     dtype = "float32" if "float32" in backend.dtypes else sorted(backend.dtypes)[0]
     path = tmp_path / f"{models[0]}{SUFFIX[fmt]}"
     saved = backend.save_checkpoint(path, models[0], fmt, dtype, conformance.seed)
-    verdicts = []
-    for name, wrong in (("seed", conformance.seed + 1), ("init", "some other init spec"),
-                        ("dtype", "float64" if dtype != "float64" else "float32")):
-        try:
-            backend.load_checkpoint(path, models[0], fmt, dtype, expect={name: wrong})
-        except ProvenanceMismatch as exc:
-            ok = exc.key == name
-            verdicts.append(Verdict(f"refuses_{name}", ok, f"expecting {name}={wrong!r} against stored "
-                                    f"{saved.provenance.get(name)!r}: refused" + ("" if ok else
-                                                                                 f" but naming {exc.key!r}")
-                                    + f" ({exc})"))
-        else:
-            verdicts.append(Verdict(f"refuses_{name}", False, f"a loader expecting {name}={wrong!r} accepted a "
-                                    f"checkpoint that records {saved.provenance.get(name)!r}"))
+    verdicts = E.provenance_refusals(backend, path, models[0], fmt, dtype, saved, conformance.seed)
     conformance.expect(verdicts)
 
 
@@ -94,11 +59,12 @@ def test_cross_device_round_trip(backend, conformance, tmp_path, fmt):
         pytest.skip(f"{backend.spec} saves and loads on the CPU; cross-device round trips need an accelerator "
                     "backend (torch:cuda, torch:mps)")
     models = backend.checkpoint_models()
-    _supported(backend, models[0], fmt)
+    E.require_supported(backend, models[0], fmt)
     dtype = "float32" if "float32" in backend.dtypes else sorted(backend.dtypes)[0]
     path = tmp_path / f"{models[0]}{SUFFIX[fmt]}"
     saved = backend.save_checkpoint(path, models[0], fmt, dtype, conformance.seed)
-    loaded = _load(conformance, backend, path, models[0], fmt, dtype, device="cpu", expect=_expect(saved))
+    loaded = E.load_or_fail(conformance, backend, path, models[0], fmt, dtype, device="cpu",
+                            expect=E.provenance_expected(saved))
     conformance.expect(E.round_trip(saved, loaded), f"{models[0]} as {fmt}, {backend.device} -> cpu")
 
 

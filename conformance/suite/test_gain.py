@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import expect
-from conformance.specs.fans import GAIN_SOURCE, recommended_gain
+from conformance.areas.init_schemes import expect
+from conformance.areas.init_schemes.fans import GAIN_SOURCE, recommended_gain
 
 CASES = [("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None), ("conv_transpose2d", None),
          ("sigmoid", None), ("tanh", None), ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2),

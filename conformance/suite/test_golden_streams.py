@@ -5,14 +5,14 @@ For the fixed seed :data:`conformance.goldens.fingerprints.GOLDEN_SEED`, each sa
 golden of the backend's framework version and device (``golden/streams``, ``golden/model_init``). Within one
 version a difference fails; against another version's golden it is an expected failure "stream changed since
 VERSION" until ``conformance golden update`` accepts it; with no golden the check is skipped with that command
-(see :mod:`conformance.goldens.expect`).
+(see :mod:`conformance.areas.golden_streams.expect`).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from conformance.goldens import expect as golden
+from conformance.areas.golden_streams import expect as golden
 from conformance.goldens import fingerprints as fp
 
 pytestmark = [pytest.mark.requires("seed")]

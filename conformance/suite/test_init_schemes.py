@@ -14,8 +14,8 @@ import warnings
 import numpy as np
 import pytest
 
-from conformance import expect
-from conformance.specs.init_schemes import (
+from conformance.areas.init_schemes import expect
+from conformance.areas.init_schemes.spec import (
     expected_init,
     orthogonal_entry_reference,
     sparse_zeros_per_column,
@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.requires("init")]
 
 
 def _case(scheme, shape, id_, **params):
+    """One case; ``params`` use the neutral names of :mod:`conformance.backends.interface`, ``id_`` is explicit."""
     return pytest.param(scheme, tuple(shape), params, id=id_)
 
 
@@ -35,13 +36,13 @@ def _shape_id(shape) -> str:
 
 RANDOM_CASES = [
     _case("uniform", (1000, 1000), "uniform-0_1"),
-    _case("uniform", (500, 400), "uniform-m3_5", a=-3.0, b=5.0),
+    _case("uniform", (500, 400), "uniform-m3_5", low=-3.0, high=5.0),
     _case("normal", (1000, 1000), "normal-0_1"),
     _case("normal", (250, 400), "normal-0.5_0.02", mean=0.5, std=0.02),
     _case("trunc_normal", (1000, 1000), "trunc_normal-default"),
     _case("trunc_normal", (1000, 1000), "trunc_normal-std0.02-abs2", std=0.02),
-    _case("trunc_normal", (1000, 1000), "trunc_normal-std0.02-2std", std=0.02, a=-0.04, b=0.04),
-    _case("trunc_normal", (1000, 1000), "trunc_normal-mean1-asym", mean=1.0, std=0.5, a=0.0, b=3.0),
+    _case("trunc_normal", (1000, 1000), "trunc_normal-std0.02-2std", std=0.02, low=-0.04, high=0.04),
+    _case("trunc_normal", (1000, 1000), "trunc_normal-mean1-asym", mean=1.0, std=0.5, low=0.0, high=3.0),
     _case("xavier_uniform", (256, 512), "xavier_uniform-256x512"),
     _case("xavier_uniform", (64, 32, 3, 3), "xavier_uniform-conv-tanh", gain=5.0 / 3.0),
     _case("xavier_normal", (512, 256), "xavier_normal-512x256"),
@@ -50,16 +51,16 @@ RANDOM_CASES = [
 for _scheme in ("kaiming_uniform", "kaiming_normal"):
     RANDOM_CASES += [
         _case(_scheme, (128, 512), f"{_scheme}-default-128x512"),
-        _case(_scheme, (128, 512), f"{_scheme}-fan_in-relu", mode="fan_in", nonlinearity="relu"),
-        _case(_scheme, (128, 512), f"{_scheme}-fan_out-relu", mode="fan_out", nonlinearity="relu"),
-        _case(_scheme, (512, 128), f"{_scheme}-fan_in-leaky0.2", a=0.2, nonlinearity="leaky_relu"),
+        _case(_scheme, (128, 512), f"{_scheme}-fan_in-relu", fan_mode="fan_in", nonlinearity="relu"),
+        _case(_scheme, (128, 512), f"{_scheme}-fan_out-relu", fan_mode="fan_out", nonlinearity="relu"),
+        _case(_scheme, (512, 128), f"{_scheme}-fan_in-leaky0.2", negative_slope=0.2, nonlinearity="leaky_relu"),
         _case(_scheme, (256, 256), f"{_scheme}-fan_in-tanh", nonlinearity="tanh"),
         _case(_scheme, (256, 256), f"{_scheme}-fan_in-selu", nonlinearity="selu"),
         _case(_scheme, (256, 256), f"{_scheme}-fan_in-linear", nonlinearity="linear"),
-        _case(_scheme, (64, 16, 5, 5), f"{_scheme}-conv2d-fan_out", mode="fan_out", nonlinearity="relu"),
+        _case(_scheme, (64, 16, 5, 5), f"{_scheme}-conv2d-fan_out", fan_mode="fan_out", nonlinearity="relu"),
         _case(_scheme, (32, 8, 3, 3, 3), f"{_scheme}-conv3d-fan_in", nonlinearity="relu"),
         _case(_scheme, (100000, 1), f"{_scheme}-fan_in1", nonlinearity="relu"),
-        _case(_scheme, (1, 100000), f"{_scheme}-fan_out1", mode="fan_out", nonlinearity="relu"),
+        _case(_scheme, (1, 100000), f"{_scheme}-fan_out1", fan_mode="fan_out", nonlinearity="relu"),
     ]
 
 
@@ -91,8 +92,8 @@ def test_random_scheme_moments(backend, dtype, conformance, scheme, shape, param
 
 
 EXACT_CASES = [
-    _case("constant", (37, 53), "constant-0.3", val=0.3),
-    _case("constant", (4, 5, 6), "constant-neg-3d", val=-1.7),
+    _case("constant", (37, 53), "constant-0.3", value=0.3),
+    _case("constant", (4, 5, 6), "constant-neg-3d", value=-1.7),
     _case("zeros", (31, 17), "zeros"),
     _case("ones", (31, 17), "ones"),
     _case("eye", (5, 7), "eye-5x7"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import expect
-from conformance.specs.init_schemes import Exact
-from conformance.specs.module_defaults import ABSENT, expected_module, framework_default
+from conformance.areas.init_schemes import expect
+from conformance.areas.init_schemes.spec import Exact
+from conformance.areas.module_defaults.spec import ABSENT, expected_module, framework_default
 
 pytestmark = [pytest.mark.requires("modules")]
 

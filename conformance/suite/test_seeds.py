@@ -18,46 +18,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conformance.areas.seeds import producers as S
 from conformance.stats import Verdict
 from conformance.stats import independence as I
 
 SHAPE = (64, 64)
 
 
-def _module_flat(backend, dtype, **config) -> np.ndarray:
-    params = backend.module_params("Linear", dtype, **config)
-    return np.concatenate([np.asarray(params[k]).ravel() for k in sorted(params)])
-
-
-#: name -> (capability, draw(backend, dtype, shape)). Each producer draws from the global stream.
-PRODUCERS = {
-    "sample-uniform": ("sample", lambda b, d, s: b.sample("uniform", s, d)),
-    "sample-normal": ("sample", lambda b, d, s: b.sample("normal", s, d)),
-    "init-kaiming_uniform": ("init", lambda b, d, s: b.init("kaiming_uniform", s, d, nonlinearity="relu")),
-    "init-xavier_normal": ("init", lambda b, d, s: b.init("xavier_normal", s, d)),
-    "init-trunc_normal": ("init", lambda b, d, s: b.init("trunc_normal", s, d, std=0.02)),
-    "init-orthogonal": ("init", lambda b, d, s: b.init("orthogonal", s, d)),
-    "module-Linear": ("modules", lambda b, d, s: _module_flat(b, d, in_features=s[-1], out_features=s[0])),
-    "dropout-mask": ("dropout", lambda b, d, s: b.dropout_mask(s, 0.5, d)),
-}
-
-#: Masks are booleans: independent masks with p = 0.5 agree at half the positions.
-MAX_EQUAL = {"dropout-mask": 0.6}
-
-
 def _params(names=None):
-    return [pytest.param(name, id=name, marks=pytest.mark.requires(PRODUCERS[name][0]))
-            for name in (names or PRODUCERS)]
-
-
-def _other_seed(seed: int) -> int:
-    return (seed + 1) % 2**32
+    return [pytest.param(name, id=name, marks=pytest.mark.requires(S.PRODUCERS[name][0]))
+            for name in (names or S.PRODUCERS)]
 
 
 @pytest.mark.parametrize("producer", _params())
 def test_reseed_reproduces(backend, dtype, conformance, producer):
     """seed s, draw, (draw again), reseed s, draw: bitwise equal."""
-    draw = PRODUCERS[producer][1]
+    draw = S.PRODUCERS[producer][1]
     backend.seed(conformance.seed)
     first = draw(backend, dtype, SHAPE)
     draw(backend, dtype, SHAPE)
@@ -70,24 +46,25 @@ def test_reseed_reproduces(backend, dtype, conformance, producer):
 @pytest.mark.parametrize("producer", _params())
 def test_different_seeds_differ(backend, dtype, conformance, producer):
     """seed s and seed s+1 give different values."""
-    draw = PRODUCERS[producer][1]
+    draw = S.PRODUCERS[producer][1]
     backend.seed(conformance.seed)
     a = draw(backend, dtype, SHAPE)
-    backend.seed(_other_seed(conformance.seed))
+    backend.seed(S.other_seed(conformance.seed))
     b = draw(backend, dtype, SHAPE)
-    conformance.expect(I.distinct(a, b, f"{producer} with seeds {conformance.seed} and {_other_seed(conformance.seed)}",
-                                  MAX_EQUAL.get(producer, 0.1)), "different seeds differ")
+    other = S.other_seed(conformance.seed)
+    conformance.expect(I.distinct(a, b, f"{producer} with seeds {conformance.seed} and {other}",
+                                  S.MAX_EQUAL.get(producer, 0.1)), "different seeds differ")
 
 
 @pytest.mark.parametrize("producer", _params())
 def test_successive_draws_differ(backend, dtype, conformance, producer):
     """Two draws after one seed differ (the stream advances)."""
-    draw = PRODUCERS[producer][1]
+    draw = S.PRODUCERS[producer][1]
     backend.seed(conformance.seed)
     a = draw(backend, dtype, SHAPE)
     b = draw(backend, dtype, SHAPE)
     conformance.expect(I.distinct(a, b, f"{producer}: first and second draw after one seed",
-                                  MAX_EQUAL.get(producer, 0.1)), "successive draws differ")
+                                  S.MAX_EQUAL.get(producer, 0.1)), "successive draws differ")
 
 
 @pytest.mark.requires("modules")
@@ -137,7 +114,7 @@ REPEATS = {"dropout-mask": 40}
 @pytest.mark.parametrize("producer", _params(["sample-uniform", "sample-normal", "module-Linear", "dropout-mask"]))
 def test_every_index_varies(backend, dtype, conformance, producer):
     """Over repeated draws of 1000 elements (and of 999), no element index holds a constant value."""
-    draw = PRODUCERS[producer][1]
+    draw = S.PRODUCERS[producer][1]
     k = REPEATS.get(producer, 8)
     verdicts = []
     for shape in ((10, 100), (9, 111)):

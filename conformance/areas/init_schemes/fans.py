@@ -2,6 +2,10 @@
 
 Layout: the canonical ``(out, in, *kernel)`` of ``torch.nn.init``; the receptive field is
 the product of the kernel dims (Glorot and Bengio 2010; He et al. 2015; torch.nn.init docs).
+
+Kept on purpose as the checks' independent oracle: the adapters take their fans and gains from
+:mod:`conformance.backends.gains`, and a check must not reuse the table it judges. Both are compared
+with torch (``tests/test_adapters.py``: ``test_fans_with_groups``, ``test_gains_match_torch``).
 """
 
 from __future__ import annotations

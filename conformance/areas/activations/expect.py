@@ -1,14 +1,16 @@
 """Verdicts of the activation checks: finiteness, ULP accuracy against a golden reference, exact values,
 bitwise equality. Pure numpy; no framework. Messages quote the rule and print inputs in decimal, C99 hex
-and bit pattern (:func:`conformance.activation_inputs.describe`).
+and bit pattern (:func:`conformance.areas.activations.inputs.describe`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .activation_inputs import describe
-from .stats.verdict import Verdict
+from conformance.report.attachments import ActivationErrorMap
+from conformance.stats.verdict import Verdict
+
+from .inputs import describe
 
 _INT = {2: (np.uint16, np.int64), 4: (np.uint32, np.int64), 8: (np.uint64, object)}
 
@@ -114,7 +116,8 @@ def error_ulps(got: np.ndarray, ref: np.ndarray, dtype: str) -> np.ndarray:
 
 def error_map(x64: np.ndarray, dist: np.ndarray, scope: np.ndarray, bad: np.ndarray, points: int = 200) -> dict:
     """At most ``2 * points`` (x, error in ulp) pairs for the report's error map: an even subsample of
-    every input plus an even subsample of the failing ones; inputs with non-finite results go to ``nan_x``."""
+    every input plus an even subsample of the failing ones; inputs with non-finite results go to ``nan_x``.
+    A failing verdict carries them as an :class:`~conformance.report.attachments.ActivationErrorMap`."""
     every = np.flatnonzero(scope)
     pick = np.unique(np.concatenate([every[np.linspace(0, every.size - 1, min(points, every.size)).astype(int)]
                                      if every.size else every,
@@ -147,8 +150,9 @@ def finite(name: str, out: str, x, got, ref, dtype: str, repro: str = "", y=None
     dist = np.where(np.isfinite(g64), 0.0, np.inf)
     return Verdict("finite", False, msg, n=int(scope.sum()), statistic=float(bad.size),
                    observed={"nonfinite": int(bad.size), "first_x": float(np.asarray(x).astype(np.float64).ravel()[i]),
-                             "got": float(g64[i]), "error_map": error_map(x64, dist, scope, bad)},
-                   expected={"rule": rule})
+                             "got": float(g64[i])},
+                   expected={"rule": rule},
+                   attachments=[ActivationErrorMap(name, out, dtype, **error_map(x64, dist, scope, bad))])
 
 
 def accuracy(name: str, out: str, x, got, ref, dtype: str, kappa=None, repro: str = "", y=None) -> Verdict:
@@ -178,9 +182,10 @@ def accuracy(name: str, out: str, x, got, ref, dtype: str, kappa=None, repro: st
            f"({dist[i]:g} ulp, allowed {tol_i:.3g})" + (f"; repro: {repro}" if repro else ""))
     return Verdict("ulp", False, msg, n=n, statistic=float(dist[i]),
                    observed={"outside": int(bad.size), "worst_x": float(x64[i]), "worst_ulp": float(dist[i]),
-                             "max_ulp": worst_all, "error_map": error_map(x64, dist, scope, bad)},
+                             "max_ulp": worst_all},
                    expected={"rule": rule, "bound_ulp": OUTPUT_ULPS[dtype], "allowed_at_worst": tol_i,
-                             "formula": ACCURACY_RULE})
+                             "formula": ACCURACY_RULE},
+                   attachments=[ActivationErrorMap(name, out, dtype, **error_map(x64, dist, scope, bad))])
 
 
 def exact_values(test: str, rule: str, x, got, want, dtype: str) -> Verdict:

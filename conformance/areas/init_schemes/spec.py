@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..stats import reference as R
-from .fans import fans, recommended_gain
+from conformance.areas.init_schemes.fans import fans, recommended_gain
+from conformance.stats import reference as R
 
 
 @dataclass(frozen=True)
@@ -42,20 +42,36 @@ def _fan(shape: Sequence[int], mode: str) -> int:
     raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
 
 
+_KAIMING = frozenset({"negative_slope", "fan_mode", "nonlinearity"})
+#: The parameters each scheme's expectation reads; any other name is a caller's mistake (TypeError), not a default.
+PARAMETERS: dict[str, frozenset[str]] = {
+    "uniform": frozenset({"low", "high"}), "normal": frozenset({"mean", "std"}),
+    "trunc_normal": frozenset({"mean", "std", "low", "high"}), "constant": frozenset({"value"}),
+    "zeros": frozenset(), "ones": frozenset(), "eye": frozenset(), "dirac": frozenset({"groups"}),
+    "xavier_uniform": frozenset({"gain"}), "xavier_normal": frozenset({"gain"}),
+    "kaiming_uniform": _KAIMING, "kaiming_normal": _KAIMING, "sparse": frozenset({"sparsity", "std"}),
+}
+
+
 def expected_init(scheme: str, shape: Sequence[int], **p) -> Expectation | Exact:
-    """What ``scheme(shape, **p)`` must produce. Parameter names and defaults are torch's."""
+    """What ``init(scheme, shape, **p)`` must produce. Parameter names are the adapters' neutral ones
+    (:data:`conformance.backends.interface.INIT_PARAMETERS`: ``low``/``high``, ``value``, ``fan_mode``,
+    ``negative_slope``, ...); defaults are torch's. The rules quote torch's definitions, in torch's names."""
+    unknown = sorted(set(p) - PARAMETERS.get(scheme, frozenset(p)))
+    if unknown:
+        raise TypeError(f"expected_init({scheme!r}) takes {sorted(PARAMETERS[scheme])}, got {unknown}")
     if scheme == "uniform":
-        a, b = p.get("a", 0.0), p.get("b", 1.0)
+        a, b = p.get("low", 0.0), p.get("high", 1.0)
         return Expectation(R.uniform(a, b), f"uniform_: U(a={a:g}, b={b:g})")
     if scheme == "normal":
         mean, std = p.get("mean", 0.0), p.get("std", 1.0)
         return Expectation(R.normal(mean, std), f"normal_: N(mean={mean:g}, std={std:g}^2)")
     if scheme == "trunc_normal":
-        mean, std, a, b = p.get("mean", 0.0), p.get("std", 1.0), p.get("a", -2.0), p.get("b", 2.0)
+        mean, std, a, b = p.get("mean", 0.0), p.get("std", 1.0), p.get("low", -2.0), p.get("high", 2.0)
         return Expectation(R.trunc_normal(mean, std, a, b),
                            f"trunc_normal_: N({mean:g}, {std:g}^2) truncated to the absolute interval [{a:g}, {b:g}]")
     if scheme in ("constant", "zeros", "ones"):
-        val = {"zeros": 0.0, "ones": 1.0}.get(scheme, p.get("val"))
+        val = {"zeros": 0.0, "ones": 1.0}.get(scheme, p.get("value"))
         return Exact("constant", f"{scheme}_: every element equals {val:g}", value=float(val))
     if scheme == "eye":
         return Exact("eye", "eye_: the identity matrix (ones on the main diagonal, zeros elsewhere)")
@@ -76,8 +92,8 @@ def expected_init(scheme: str, shape: Sequence[int], **p) -> Expectation | Exact
                            f"xavier_normal_ (Glorot & Bengio 2010): N(0, std^2), std = gain*sqrt(2/(fan_in+fan_out)) "
                            f"= {std:.6g} (gain {gain:g}, fan_in {fan_in}, fan_out {fan_out})")
     if scheme in ("kaiming_uniform", "kaiming_normal"):
-        a = p.get("a", 0.0)
-        mode = p.get("mode", "fan_in")
+        a = p.get("negative_slope", 0.0)
+        mode = p.get("fan_mode", "fan_in")
         nonlinearity = p.get("nonlinearity", "leaky_relu")
         gain = recommended_gain(nonlinearity, a)
         fan = _fan(shape, mode)

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ..context import CheckFailed
-from ..stats.verdict import Verdict
-from . import fingerprints as fp
-from . import store
+from conformance.context import CheckFailed
+from conformance.goldens import fingerprints as fp
+from conformance.goldens import store
+from conformance.stats.verdict import Verdict
 
 _IGNORED_ENV = {"threads"}
 

@@ -10,11 +10,12 @@ import math
 
 import numpy as np
 
-from .specs.init_schemes import Exact, Expectation
-from .stats import Verdict, as_float64, compare_distribution, for_dtype
-from .stats import procedures as P
-from .stats.grids import machine_eps, numpy_dtype
-from .stats.moments import Moments
+from conformance.stats import Verdict, as_float64, compare_distribution, for_dtype
+from conformance.stats import procedures as P
+from conformance.stats.grids import machine_eps, numpy_dtype
+from conformance.stats.moments import Moments
+
+from .spec import Exact, Expectation
 
 
 def distribution(samples, expectation: Expectation, dtype: str, alpha: float) -> list[Verdict]:
@@ -66,6 +67,8 @@ def exact(array, expectation: Exact, dtype: str) -> Verdict:
                    n=x.size, observed={"mismatches": int(bad.sum())})
 
 
+# Kept on purpose as the check's independent oracle: the numpy reference adapter has its own dirac
+# (conformance.backends.numpy_adapter NumpyBackend._init_dirac); the check must not reuse the code it judges.
 def _dirac(shape: tuple[int, ...], groups: int) -> np.ndarray:
     """Identity convolution kernel (torch.nn.init.dirac_ docs): per group, out channel d of
     the group maps input channel d at the kernel centre, for d < min(out/groups, in)."""
@@ -101,7 +104,7 @@ def sparse_structure(array, zeros_per_column: int, std: float, dtype: str, alpha
     no more than the non-zero entries' own chance of rounding to 0 in ``dtype`` explains (binomial)."""
     from scipy import stats as st
 
-    from .stats import normal
+    from conformance.stats import normal
 
     x = as_float64(array).reshape(np.asarray(array).shape)
     zeros = (x == 0).sum(axis=0)

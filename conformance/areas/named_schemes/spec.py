@@ -30,8 +30,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..stats import reference as R
-from .fans import fans
+from conformance.areas.init_schemes.fans import fans
+from conformance.stats import reference as R
 
 #: The constant by which a standard normal truncated to [-2, 2] has a smaller std: sqrt of its variance.
 TRUNC2_STD = math.sqrt(1.0 - 4.0 * math.exp(-2.0) / math.sqrt(2.0 * math.pi) / (math.erf(2.0 / math.sqrt(2.0))))

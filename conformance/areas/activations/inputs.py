@@ -157,3 +157,13 @@ def hard_floats(dtype: str):
     )
     return st.builds(lambda s, m: float(np.asarray(s * m, D.numpy_dtype(dtype))), signed, magnitude).filter(
         math.isfinite)
+
+
+def layout_input(dtype: str) -> np.ndarray:
+    """A 24 x 40 input mixing the curved region, zeros, subnormals and large magnitudes (the layout checks)."""
+    fi = finfo(dtype)
+    dt = D.numpy_dtype(dtype)
+    vals = np.concatenate([np.linspace(-12, 12, 900), [0.0, -0.0, float(fi.smallest_subnormal), float(fi.tiny),
+                                                       -float(fi.max), float(fi.max), -548.0, 10.5]])
+    vals = np.resize(vals, 24 * 40)
+    return np.random.default_rng(0).permutation(vals).astype(dt).reshape(24, 40)

@@ -1,6 +1,6 @@
 """Verdicts about checkpoints: a model state before save vs after load, and a straight vs resumed training trace.
 
-Contract: every function takes what adapters report (:class:`~conformance.backends.checkpointing.ModelState`,
+Contract: every function takes what adapters report (:class:`~conformance.harness.checkpoints.ModelState`,
 trace dicts of numpy arrays, see :meth:`~conformance.backends.base.Backend.resume_run`) and returns exact verdicts
 (``pvalue`` None); each message is one line that names the first offending tensor or step, quoting the rule.
 """
@@ -11,9 +11,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from conformance.backends.checkpointing import ModelState
-
-from .stats.verdict import Verdict
+from conformance.harness.checkpoints import ModelState
+from conformance.stats.verdict import Verdict
 
 #: provenance fields a round trip must carry unchanged
 PROVENANCE_KEYS = ("model", "seed", "init", "framework", "versions", "device", "dtype")
@@ -200,4 +199,54 @@ def resume(traces: Mapping[str, Mapping], save_at: int) -> list[Verdict]:
                                 f"{what} ({len(a)} tensors) equal the straight run's, bit for bit" if a and not bad
                                 else f"{what} differ from the straight run's in {len(bad)} of {len(a)} tensors: "
                                 f"{bad[:4]}" if bad else f"no {what} were reported", n=len(a)))
+    return verdicts
+
+
+# -- helpers of the checkpoint checks: what a backend can do, and loading without hiding a refusal -------------------
+def require_supported(backend, model: str, fmt: str) -> None:
+    """Skip (with the reason) unless ``backend`` writes ``fmt`` and builds reference model ``model``."""
+    import pytest
+
+    formats = backend.checkpoint_formats()
+    if fmt not in formats:
+        pytest.skip(f"{backend.spec} does not write {fmt!r} checkpoints (formats: {', '.join(formats)})")
+    if model not in backend.checkpoint_models():
+        pytest.skip(f"{backend.spec} has no reference model {model!r}")
+
+
+def provenance_expected(saved) -> dict:
+    """The provenance fields a loader of ``saved`` (a :class:`ModelState`) must find unchanged."""
+    return {k: saved.provenance[k] for k in ("model", "seed", "init", "dtype", "device", "versions")
+            if k in saved.provenance}
+
+
+def load_or_fail(conformance, backend, path, model, fmt, dtype, **kwargs):
+    """Load, turning a refusal of a good checkpoint into a failed verdict (the message names file and key)."""
+    from conformance.harness.checkpoints import CheckpointError
+
+    try:
+        return backend.load_checkpoint(path, model, fmt, dtype, **kwargs)
+    except CheckpointError as exc:
+        conformance.expect(Verdict("load", False, f"loading a checkpoint just saved failed: {exc}"))
+
+
+def provenance_refusals(backend, path, model: str, fmt: str, dtype: str, saved, seed: int) -> list[Verdict]:
+    """Load ``path`` expecting a wrong seed, init spec and dtype in turn: each must be refused with a
+    ``ProvenanceMismatch`` naming that field."""
+    from conformance.harness.checkpoints import ProvenanceMismatch
+
+    verdicts = []
+    for name, wrong in (("seed", seed + 1), ("init", "some other init spec"),
+                        ("dtype", "float64" if dtype != "float64" else "float32")):
+        try:
+            backend.load_checkpoint(path, model, fmt, dtype, expect={name: wrong})
+        except ProvenanceMismatch as exc:
+            ok = exc.key == name
+            verdicts.append(Verdict(f"refuses_{name}", ok, f"expecting {name}={wrong!r} against stored "
+                                    f"{saved.provenance.get(name)!r}: refused" + ("" if ok else
+                                                                                 f" but naming {exc.key!r}")
+                                    + f" ({exc})"))
+        else:
+            verdicts.append(Verdict(f"refuses_{name}", False, f"a loader expecting {name}={wrong!r} accepted a "
+                                    f"checkpoint that records {saved.provenance.get(name)!r}"))
     return verdicts

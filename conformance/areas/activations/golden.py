@@ -6,9 +6,9 @@ Files (under ``golden/activations/``, npz written with ``allow_pickle=False``):
     For all 65,536 bit patterns x (in bit-pattern order), per activation ``name`` and output ``out``
     (``value``, ``grad``; swiglu: ``value``, ``grad_x``, ``grad_y``), the array ``name.out`` holds the
     *bit patterns* (uint16) of the correctly rounded reference. Entries at NaN/inf inputs are 0 and
-    unused. ``swiglu.y`` holds swiglu's second input (:func:`conformance.activation_inputs.swiglu_y`).
+    unused. ``swiglu.y`` holds swiglu's second input (:func:`conformance.areas.activations.inputs.swiglu_y`).
 ``sweep_float32.npz``, ``sweep_float64.npz``
-    ``x``: bit patterns of :func:`conformance.activation_inputs.sweep_points`; ``name.out``: bit patterns
+    ``x``: bit patterns of :func:`conformance.areas.activations.inputs.sweep_points`; ``name.out``: bit patterns
     of the references; ``name.out.kappa``: float32 relative condition number ``|x g'(x) / g(x)|`` of each
     output g (used by the accuracy tolerance; see :mod:`conformance.suite.test_activations`).
 ``manifest.json``
@@ -16,17 +16,17 @@ Files (under ``golden/activations/``, npz written with ``allow_pickle=False``):
     the functions and parameters, and the sha256 of every npz file.
 
 Method: every output is evaluated in mpmath at 60 digits
-(:mod:`conformance.specs.activations`) and rounded **once** straight from the mpmath number onto the
-target grid with integer arithmetic (:func:`conformance.specs.activations.round_all`), so there is no
+(:mod:`conformance.areas.activations.spec`) and rounded **once** straight from the mpmath number onto the
+target grid with integer arithmetic (:func:`conformance.areas.activations.spec.round_all`), so there is no
 double-rounding hazard (no intermediate float64). Values within 2^64 units of the working precision
 of a rounding tie are recomputed at 120 and 240 digits (Ziv). The run uses every CPU through
 ``multiprocessing``.
 
 Regenerate, explicitly and atomically (each file written to a temporary name, then ``os.replace``)::
 
-    python -m conformance.golden_activations update            # all files
-    python -m conformance.golden_activations update --only float16
-    python -m conformance.golden_activations check             # validate what is on disk
+    python -m conformance.areas.activations.golden update            # all files
+    python -m conformance.areas.activations.golden update --only float16
+    python -m conformance.areas.activations.golden check             # validate what is on disk
 
 Loading never regenerates: a missing, corrupt or outdated file raises :class:`GoldenError` naming the
 file and this command.
@@ -49,10 +49,10 @@ from pathlib import Path
 import mpmath
 import numpy as np
 
-from . import activation_inputs as inputs
-from .goldens import store
-from .goldens.store import GoldenError
-from .specs import activations as spec
+from conformance.goldens import store
+from conformance.goldens.store import GoldenError
+
+from . import inputs, spec
 
 SCHEMA = 1
 MANIFEST = "manifest.json"
@@ -72,7 +72,7 @@ def file_name(dtype: str) -> str:
 
 
 # -- computing -------------------------------------------------------------------------------------------------------
-def _kappa(name: str, x: float, y: float | None, outputs: tuple) -> list[float]:
+def kappa(name: str, x: float, y: float | None, outputs: tuple) -> list[float]:
     """|x g'(x)/g(x)| for each output g, by a central difference at 60 digits (step 1e-20 |x|)."""
     with mpmath.workdps(spec.DPS):
         xm = mpmath.mpf(x)
@@ -103,7 +103,7 @@ def _work(job: tuple) -> tuple:
         y = None if ys is None else float(ys[i])
         refs.append(spec.reference_point(name, float(x), dtype, y=y, **params))
         if with_kappa:
-            kappas.append(_kappa(name, float(x), y, spec.OUTPUTS[name]))
+            kappas.append(kappa(name, float(x), y, spec.OUTPUTS[name]))
     return refs, kappas
 
 
@@ -145,7 +145,7 @@ def compute(dtype: str, names=spec.ALL, processes: int | None = None, log=print)
 
 # -- writing ---------------------------------------------------------------------------------------------------------
 def _atomic_write(path: Path, data: bytes) -> None:
-    from .results import atomic_write
+    from conformance.harness.files import atomic_write
 
     atomic_write(path, data)
 
@@ -189,7 +189,7 @@ def update(dtypes=EXHAUSTIVE_DTYPES + SWEEP_DTYPES, directory: Path | None = Non
     manifest = {
         "schema": SCHEMA,
         "provenance": {
-            "generator": "python -m conformance.golden_activations " + " ".join(argv if argv is not None
+            "generator": "python -m conformance.areas.activations.golden " + " ".join(argv if argv is not None
                                                                                  else ["update"]),
             "mpmath": mpmath.__version__, "mpmath_backend": mpmath.libmp.BACKEND, "numpy": np.__version__,
             "python": sys.version.split()[0],
@@ -305,7 +305,7 @@ def check(directory: Path | None = None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m conformance.golden_activations", description=__doc__.split(
+    parser = argparse.ArgumentParser(prog="python -m conformance.areas.activations.golden", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("update", help="regenerate golden files (atomic writes)")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from ..stats import reference as R
-from .init_schemes import Exact, Expectation
+from conformance.areas.init_schemes.spec import Exact, Expectation
+from conformance.stats import reference as R
 
 _DOCS = "torch.nn.{module} docs"
 

@@ -1,1 +1,0 @@
-"""What each scheme promises, written from its definition (docs and papers), with citations."""
