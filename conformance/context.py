@@ -3,7 +3,9 @@
 Contract: a check seeds nothing itself; the context seeds the backend with the derived
 seed before the test body runs. Every verdict a check produces goes through
 :meth:`CheckContext.expect`, which records it (for ``results.json``) and fails the check with
-all failing verdicts' messages and a repro command.
+all failing verdicts' messages and a repro command. Data for the report goes through
+:meth:`CheckContext.attach` as typed attachments (:mod:`conformance.report.attachments`); attachments
+a verdict carries (a distribution plot, an activation error map) are attached by ``expect``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .report.attachments import Attachment
 from .seeding import derive_seed
 from .stats import design
 from .stats.moments import Moments
@@ -42,6 +45,7 @@ class CheckContext:
         #: A known-failures entry restricted to some verdict tests (``tests = [...]``), set by the plugin.
         self.known_failure = None
         self._user_properties = user_properties if user_properties is not None else []
+        self._attachment_names: set[str] = set()
 
     def draw(self, fn: Callable[[], np.ndarray], n: int | None = None) -> np.ndarray:
         """Call ``fn`` until at least ``n`` elements were drawn; return exactly ``n`` as a flat array."""
@@ -59,9 +63,23 @@ class CheckContext:
         """Stream ``n`` values of ``fn`` into :class:`Moments` about ``centre`` (one output held at a time)."""
         return Moments.stream(fn, n, centre)
 
-    def attach(self, name: str, data: dict) -> None:
-        """Attach JSON-able data for the report (e.g. an audit's per-parameter table); never a verdict."""
-        self._user_properties.append((ATTACHMENT_PROPERTY, {name: data}))
+    def attach(self, attachment: Attachment, name: str | None = None) -> str:
+        """Hand a typed attachment (:mod:`conformance.report.attachments`) to the report; never a verdict.
+
+        It is stored in the record's ``attachments`` under ``name`` (default: its kind; ``-2``, ``-3``, ... are
+        appended when the name is taken) as ``attachment.to_dict()``. Returns the name used.
+        """
+        if not isinstance(attachment, Attachment):
+            raise TypeError(f"attach() takes a typed attachment from conformance.report.attachments, got "
+                            f"{type(attachment).__name__}")
+        base = name or attachment.kind
+        chosen, i = base, 1
+        while chosen in self._attachment_names:
+            i += 1
+            chosen = f"{base}-{i}"
+        self._attachment_names.add(chosen)
+        self._user_properties.append((ATTACHMENT_PROPERTY, {chosen: attachment.to_dict()}))
+        return chosen
 
     def expect(self, verdicts: Verdict | list[Verdict], label: str = "") -> None:
         """Record ``verdicts`` and raise :class:`CheckFailed` if any failed."""
@@ -71,6 +89,8 @@ class CheckContext:
         for v in batch:
             if label:
                 v.observed.setdefault("what", label)
+            for attachment in v.attachments:
+                self.attach(attachment.bound_to(v.test, str(v.observed.get("what", ""))))
         self.verdicts.extend(batch)
         self._user_properties.append((USER_PROPERTY, [v.to_dict() for v in batch]))
         failed = [v for v in batch if not v.passed]

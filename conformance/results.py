@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
 from . import __version__
+from .harness.files import atomic_write
 from .stats import design
 
 SCHEMA = 1
@@ -109,28 +109,10 @@ def build_results(collected: list[dict], state: dict, config=None) -> dict:
     }
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory, fsync and ``os.replace``:
-    never half-written, and on any error the old file is untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; reports and golden files are ordinary files
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_results(results: dict, report_dir: Path) -> list[Path]:
-    """Write ``results.json`` and ``index.html`` into ``report_dir``; return their paths."""
-    from .report import render_html
+    """Write ``results.json`` and ``index.html`` into ``report_dir``; return their paths (the report right after a
+    run has no mutation score: ``conformance report --mutation-score FILE`` adds it)."""
+    from .report.html import render_html
 
     json_path = report_dir / "results.json"
     html_path = report_dir / "index.html"

@@ -14,8 +14,8 @@ from conformance.audit.engine import fit_depth  # noqa: E402
 from conformance.audit.factory import FactoryError  # noqa: E402
 from conformance.cli import main as cli_main  # noqa: E402
 
-GPT2 = "conformance.backends.torch_models:gpt2"
-LLAMA = "conformance.backends.torch_models:llama"
+GPT2 = "conformance.backends.torch.models:gpt2"
+LLAMA = "conformance.backends.torch.models:llama"
 FAULTY = "tests.faulty.models:"
 #: Small models keep this file fast; power stays well above what the faults need (printed per tensor).
 SMALL_GPT2 = {"n_embd": 64, "vocab_size": 256, "block_size": 32}
@@ -215,7 +215,7 @@ def test_cli_bad_input_exit_codes(tmp_path, capsys):
 
 def test_hf_transformers_path_or_skip():
     pytest.importorskip("transformers", reason="transformers is not installed: the Hugging Face path is optional")
-    report = audit("conformance.backends.torch_models:hf_causal_lm", "gpt2", init="none",
+    report = audit("conformance.backends.torch.models:hf_causal_lm", "gpt2", init="none",
                    config={"model_type": "gpt2", "n_layer": 2, "n_embd": 64, "n_head": 2, "vocab_size": 256,
                            "n_positions": 64})
     assert report.passed, "\n".join(report.failures())

@@ -118,13 +118,13 @@ def test_unknown_spec_name_lists_builtins(tmp_path):
 
 
 def test_factory_resolution_errors():
-    assert callable(resolve("conformance.backends.torch_models:gpt2"))
+    assert callable(resolve("conformance.backends.torch.models:gpt2"))
     with pytest.raises(FactoryError, match="module 'no_such_pkg.mod' could not be imported: ModuleNotFoundError"):
         resolve("no_such_pkg.mod:f")
     with pytest.raises(FactoryError, match="has no attribute 'nope'"):
-        resolve("conformance.backends.torch_models:nope")
+        resolve("conformance.backends.torch.models:nope")
     with pytest.raises(FactoryError, match="not of the form"):
-        resolve("conformance.backends.torch_models")
+        resolve("conformance.backends.torch.models")
     assert parse_config(["n_layer=4", "bias=false", "naming=olmo", "x=0.5"]) == {
         "n_layer": 4, "bias": False, "naming": "olmo", "x": 0.5}
     with pytest.raises(FactoryError, match="expected key=value"):

@@ -234,19 +234,19 @@ def test_never_pickle():
 def test_model_init_refactor_is_caught(tmp_path, monkeypatch, capsys):
     """LitGPT #1150 in miniature: init_weights becomes a no-op; the per-parameter fingerprints name the damage."""
     pytest.importorskip("torch")
-    from conformance.backends import torch_models
+    from conformance.backends.torch import models
 
     only = ["--only", "model_init:torch:cpu", "--dir", str(tmp_path)]
     assert main(["golden", "update", *only]) == 0
     assert "new file: 82 entries added" in capsys.readouterr().out
-    real = torch_models.gpt2
+    real = models.gpt2
 
     def gpt2_without_init(**config):
         model = real(**config)
         model.init_weights = lambda: None
         return model
 
-    monkeypatch.setattr(torch_models, "gpt2", gpt2_without_init)
+    monkeypatch.setattr(models, "gpt2", gpt2_without_init)
     assert main(["golden", "verify", *only]) == 1
     out = capsys.readouterr().out
     assert "FAIL model_init torch:cpu" in out and "CHANGED within torch" in out

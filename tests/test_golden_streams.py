@@ -94,5 +94,5 @@ def test_missing_golden_is_skipped_with_the_command(runs):
     rec = records(res, UNIFORM, "numpy:cpu", "float32")[0]
     assert rec["outcome"] == "skipped"
     assert "no golden streams for numpy:cpu" in rec["message"]
-    assert "create it with `conformance golden update --only streams:numpy:cpu --dir " in rec["message"]
+    assert "create it with `conformance golden update --only streams:numpy:cpu --golden-dir " in rec["message"]
     assert code == 0

@@ -124,6 +124,8 @@ def test_report_states_seed_contracts(tmp_path_factory):
     numpy_v = by["numpy:cpu"]["verdicts"][0]
     assert numpy_v["test"] == "contract" and numpy_v["message"].startswith("contract: deterministic default seed 0")
     assert numpy_v["observed"]["distinct_digests"] == 1 and numpy_v["expected"]["value"] == "deterministic"
+    contract = by["numpy:cpu"]["attachments"]["seed_contract"]  # what the report's contract table shows
+    assert contract["kind"] == "seed_contract" and contract["value"] == "deterministic" and contract["consistent"]
     torch_v = by["torch:cpu"]["verdicts"][0]
     assert torch_v["test"] == "processes_differ" and torch_v["passed"]
     assert torch_v["expected"]["value"] == "fresh" and "67280421310721" in torch_v["expected"]["contract"]

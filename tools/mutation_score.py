@@ -3,6 +3,7 @@ were caught by their named check, and that the correct reference backends pass t
 
     python tools/mutation_score.py                   # -> reports/mutation_score.json and reports/mutation_score.md
     python tools/mutation_score.py --readme README.md  # also regenerate the README table (nox -s mutation)
+    conformance report reports/results.json --mutation-score reports/mutation_score.json  # the report's section
 
 All ``conformance run`` mutants go into ONE run (every faulty backend plus the references, ``-k`` the exact
 parametrizations named by the catalogue, ``--strict-tier`` when a strict check is named, ``-n 2``); each audited

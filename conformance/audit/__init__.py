@@ -3,7 +3,7 @@
 Python API::
 
     from conformance.audit import audit, assert_init_matches, InitSpec, Rule, load_spec
-    report = audit("conformance.backends.torch_models:llama", "torchtitan_llama3", device_init="meta")
+    report = audit("conformance.backends.torch.models:llama", "torchtitan_llama3", device_init="meta")
     assert report.passed, "\\n".join(report.failures())
     assert_init_matches(my_factory, spec="gpt2", config={"n_layer": 4})      # in a user's own test suite
 

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
                     "buffer against the init spec, print a per-parameter table and write REPORT_DIR/audit.json "
                     "(and audit_depth.png with matplotlib). Built-in specs: " + _builtins() + ".")
     p.add_argument("factory", help="package.module:callable returning the model, e.g. "
-                                    "conformance.backends.torch_models:llama")
+                                    "conformance.backends.torch.models:llama")
     p.add_argument("--spec", required=True, help="built-in spec name or a TOML file")
     p.add_argument("--backend", action="append", default=[], metavar="SPEC", help="backend (repeatable; torch:cpu)")
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as st
 
-from ..specs.fans import fans
+from ..areas.init_schemes.fans import fans
 from ..stats import Verdict, as_float64, compare_distribution, design
 from ..stats import reference as R
 from . import spec as S

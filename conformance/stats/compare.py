@@ -3,13 +3,15 @@
 :func:`compare_distribution` is the single entry point the checks use. It picks the
 goodness-of-fit test by dtype (KS against the continuous reference for float32/float64,
 chi-square against the exact rounded distribution for float16/bfloat16) and adds the
-moment, tail, outlier, support and degeneracy tests.
+moment, tail, outlier, support and degeneracy tests. The goodness-of-fit verdict carries the report's
+distribution plot as a typed attachment (:class:`conformance.report.attachments.DistributionPlot`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..report.attachments import DistributionPlot
 from . import procedures as P
 from .reference import ContinuousReference, DiscreteReference, for_dtype
 from .summary import plot_summary
@@ -37,7 +39,7 @@ def compare_distribution(samples, reference: ContinuousReference, dtype: str, al
         verdicts.append(P.chi2_test(finite, ref, alpha))
     else:
         verdicts.append(P.ks_test(finite, ref, alpha))
-    verdicts[-1].observed["plot"] = plot_summary(finite, ref)
+    verdicts[-1].attachments.append(DistributionPlot(**plot_summary(finite, ref)))
     verdicts.append(P.mean_test(finite, ref, alpha))
     verdicts.append(P.variance_test(finite, ref, alpha))
     for side in ("lower", "upper"):

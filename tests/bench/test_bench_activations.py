@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import activation_inputs as inputs
-from conformance.specs import activations as spec
+from conformance.areas.activations import inputs as inputs
+from conformance.areas.activations import spec as spec
 
 
 def test_bench_exhaustive_16bit_sweep_torch_cpu(benchmark):
