@@ -28,15 +28,20 @@ def run_ini() -> Path:
 
 
 def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
-    """The pytest command line of ``conformance run``: its own configuration file (``-c``) and rootdir (the folder
-    holding the ``conformance`` package), so the caller's ``pytest.ini``/``pyproject.toml``/``setup.cfg`` and
-    ``conftest.py`` are not read; every option with a value is one ``--name=value`` token, so no value is ever
-    taken for a path. Arguments after ``--`` (``extra``) go last, unchanged."""
+    """The pytest command line of ``conformance run``.
+
+    Its own configuration file (``-c``) and rootdir (the folder holding the ``conformance`` package), and the suite
+    named by its path, so the caller's ``pytest.ini``/``pyproject.toml``/``setup.cfg`` and ``conftest.py`` are not
+    read; every option with a value is one ``--name=value`` token, so no value is ever taken for a path. Arguments
+    after ``--`` (``extra``) go last, unchanged."""
     import conformance
 
-    root = Path(conformance.__file__).resolve().parent.parent
+    package = Path(conformance.__file__).resolve().parent
     report_dir = str(Path(args.report_dir).resolve())
-    out = ["-c", str(run_ini()), f"--rootdir={root}", "--pyargs", "conformance.suite", "-p", "no:cacheprovider",
+    # the suite is named by its path (not --pyargs), so pytest's first conftest search starts there, not in the
+    # caller's directory; --confcutdir stops it at the package
+    out = ["-c", str(run_ini()), f"--rootdir={package.parent}", f"--confcutdir={package}", str(package / "suite"),
+           "-p", "no:cacheprovider",
            "-q" if args.quiet else "-ra", f"--conformance-seed={args.seed}", f"--report-dir={report_dir}",
            f"--junitxml={Path(report_dir) / 'junit.xml'}"]
     out += [f"--backend={spec}" for spec in args.backend]
@@ -90,7 +95,7 @@ def _backends(args: argparse.Namespace) -> int:
 
 
 #: Modules that add subcommands through ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["conformance.report_cli", "conformance.goldens.cli", "conformance.audit.cli"]
+COMMAND_MODULES: list[str] = ["conformance.report.cli", "conformance.goldens.cli", "conformance.audit.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -85,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
         register_marker(config, name, f"checks run on the {name} adapter")
     profile = _option(config, "hypothesis_profile")
     if profile:  # our profiles must exist before hypothesis's own plugin loads the one asked for
-        from .hypothesis_profiles import register
+        from .areas.activations.hypothesis_profiles import register
 
         register()
     state["requested"] = list(config.getoption("backend") or [])
