@@ -10,6 +10,9 @@
     mutation      mutation score of the faulty adapters -> reports/mutation_score.json, README table
     calibration   false alarms of the correct CPU backends under 20 master seeds (not default CI)
     power         power vs PyTorch's test_init.py KS rule -> reports/power.*, docs/power.png, README table
+    wheel         build the wheel, check it holds the golden data and one import package, install it into a fresh
+                  virtual environment outside the checkout, run a smoke selection and `conformance golden verify`
+                  there, and show that an unrelated pytest project sees nothing of the plugin
 """
 
 from __future__ import annotations
@@ -58,10 +61,21 @@ def merge(session: nox.Session) -> None:
     if not found:
         session.error("no reports/<extra>/results.json: run `nox -s conformance` first")
     if len(found) == 1:
-        session.run("conformance", "report", found[0], "-o", "reports")
+        session.run("conformance", "report", found[0], "-o", "reports", *_mutation_option())
         session.run("python", "-c", f"import shutil; shutil.copy({found[0]!r}, 'reports/results.json')")
     else:
-        session.run("conformance", "report", "merge", *found, "-o", "reports")
+        session.run("conformance", "report", "merge", *found, "-o", "reports", *_mutation_option())
+
+
+def _mutation_option() -> list[str]:
+    """``--mutation-score reports/mutation_score.json`` when `nox -s mutation` wrote it: the report reads only the
+    files named on its command line."""
+    import pathlib
+
+    return ["--mutation-score", MUTATION_SCORE] if pathlib.Path(MUTATION_SCORE).is_file() else []
+
+
+MUTATION_SCORE = "reports/mutation_score.json"
 
 
 @nox.session(python="3.11")
@@ -69,6 +83,13 @@ def tests(session: nox.Session) -> None:
     _install(session, "all,dev")  # every framework, so the adapter and layout tests run rather than skip
     # benchmarks run in the serial `bench` session only
     session.run("pytest", "-q", "-n", "2", "--ignore=tests/bench", *session.posargs)
+
+
+@nox.session(python="3.11")
+def wheel(session: nox.Session) -> None:
+    """The installed package, proven from outside the checkout (tools/wheel_check.py)."""
+    session.install("pip>=24")
+    session.run("python", "tools/wheel_check.py", *session.posargs)
 
 
 @nox.session(python="3.11")
@@ -91,7 +112,7 @@ def report(session: nox.Session) -> None:
     machines' results) and, when Chromium is installed, open it headless: console errors fail the session and a
     screenshot lands in reports/report-screenshot.png."""
     _install(session, "torch")
-    session.run("conformance", "report", *(session.posargs or ["reports/results.json"]))
+    session.run("conformance", "report", *(session.posargs or ["reports/results.json", *_mutation_option()]))
     if not session.posargs:
         session.run("python", "-c", _SCREENSHOT)
 
@@ -99,7 +120,7 @@ def report(session: nox.Session) -> None:
 _SCREENSHOT = """
 import sys
 from pathlib import Path
-from conformance.browser import find_chromium, open_page
+from conformance.report.browser import find_chromium, open_page
 if find_chromium() is None:
     print("Chromium not installed: no screenshot (apt-get install chromium)")
     sys.exit(0)
@@ -123,6 +144,10 @@ def mutation(session: nox.Session) -> None:
     """Mutation score: every faulty adapter of tests/faulty/catalogue.py vs its named check; regenerates README."""
     _install(session, "torch,checkpoint,dev")
     session.run("python", "tools/mutation_score.py", "--readme", "README.md", *session.posargs)
+    import pathlib
+
+    if pathlib.Path("reports/results.json").is_file():  # the suite's report, now with the mutation score section
+        session.run("conformance", "report", "reports/results.json", *_mutation_option())
 
 
 @nox.session(python="3.11")
