@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..harness.files import atomic_write
 from .engine import AuditReport
 
 SCHEMA_VERSION = 1
@@ -67,7 +68,7 @@ def write_json(reports: list[AuditReport], path: Path, skipped: dict[str, str] |
                 "observed_std": d.observed_std, "expected_std": d.expected_std, "stderr": d.stderr,
                 "fit": d.fit.get("best", {}), "expected_fit": d.expected_fit, "passed": d.verdict.passed}
                for r in reports for d in r.depth]}
-    path.write_text(json.dumps(doc, indent=1, default=str))
+    atomic_write(path, json.dumps(doc, indent=1, default=str))
     return path
 
 
@@ -106,7 +107,6 @@ def plot_depth(reports: list[AuditReport], path: Path) -> Path | None:
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=90))
     plt.close(fig)
     return path
