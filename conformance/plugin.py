@@ -29,14 +29,15 @@ from pathlib import Path
 import pytest
 
 #: Floating dtypes a check runs in by default (the same tuple as ``conformance.backends.base.FLOAT_DTYPES``,
-#: repeated here so that loading the plugin imports nothing heavy; tests/test_plugin_citizen.py checks they agree).
+#: repeated here so that loading the plugin imports nothing heavy; tests/test_good_citizen.py checks they agree).
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 FRAMEWORK_MARKERS = ("torch", "numpy", "jax", "mlx", "candle")
 DEVICE_MARKERS = ("cpu", "cuda", "mps", "gpu", "metal")
 _STATE = pytest.StashKey[dict]()
 META_PROPERTY = "conformance_meta"
 _KNOWN = pytest.StashKey[object]()
-#: Same names as ``conformance.context``'s (kept literal so the plugin does not import it before it is needed).
+#: Same names as ``conformance.context``'s (kept literal so the plugin does not import it before it is needed;
+#: tests/test_good_citizen.py checks they agree).
 USER_PROPERTY = "conformance_verdicts"
 ATTACHMENT_PROPERTY = "conformance_attachment"
 _MARKER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

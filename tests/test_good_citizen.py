@@ -140,3 +140,13 @@ def test_golden_update_refusal_is_a_clean_cli_error(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--golden-dir" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "site-packages").exists()
+
+
+def test_the_plugins_literal_copies_agree_with_their_sources():
+    """The plugin repeats a few names so that loading it imports nothing heavy; they must not drift."""
+    from conformance.backends import base
+
+    from conformance import context, plugin
+
+    assert plugin.FLOAT_DTYPES == base.FLOAT_DTYPES
+    assert (plugin.USER_PROPERTY, plugin.ATTACHMENT_PROPERTY) == (context.USER_PROPERTY, context.ATTACHMENT_PROPERTY)

@@ -12,14 +12,20 @@ from pathlib import Path
 from ..results import SCHEMA
 
 
+def _read_json(path: Path, missing: str, invalid: str = "") -> object:
+    """The JSON in ``path``; a missing or unparsable file is a ``ValueError`` naming it and what to do."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: {missing}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}){invalid}") from None
+
+
 def load_results(path: Path) -> dict:
     """Read a results file; a clear error names the file when it is missing, corrupt or of another schema."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such results file (run `conformance run` first)") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}); re-run `conformance run` to regenerate it") from None
+    data = _read_json(path, "no such results file (run `conformance run` first)",
+                      "; re-run `conformance run` to regenerate it")
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         got = data.get("schema") if isinstance(data, dict) else None
         raise ValueError(f"{path}: results schema {got!r}, this version of the suite reads schema {SCHEMA}")
@@ -28,12 +34,7 @@ def load_results(path: Path) -> dict:
 
 def load_mutation_score(path: Path) -> dict:
     """Read a mutation score document (``tools/mutation_score.py`` writes ``reports/mutation_score.json``)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such mutation score file (run `python tools/mutation_score.py`)") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    data = _read_json(path, "no such mutation score file (run `python tools/mutation_score.py`)")
     if not isinstance(data, dict) or "caught" not in data or "total" not in data:
         raise ValueError(f"{path}: not a mutation score document (no 'caught'/'total')")
     return data
