@@ -44,6 +44,11 @@ def _builtins() -> str:
         return "see conformance/audit/specs"
 
 
+def _one_line(exc: Exception) -> str:
+    """The message of ``exc`` on one line, whatever a user-supplied name in it contained."""
+    return " ".join(str(exc).splitlines()) or type(exc).__name__
+
+
 def run(args: argparse.Namespace) -> int:
     from conformance.backends import registry
     from conformance.backends.base import BackendUnavailable, UnknownBackendError, UnsupportedOperation
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         spec = load(args.spec)
         factory = resolve(args.factory)
     except (FactoryError, SpecError) as exc:
-        print(f"conformance audit: error: {exc}", file=sys.stderr)
+        print(f"conformance audit: error: {_one_line(exc)}", file=sys.stderr)
         return 4
     backends = args.backend or ["torch:cpu"]
     modes = ("eager", "meta") if args.device_init == "both" else (args.device_init,)
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             backend = registry.resolve(spec_name)
         except UnknownBackendError as exc:
-            print(f"conformance audit: error: {exc}", file=sys.stderr)
+            print(f"conformance audit: error: {_one_line(exc)}", file=sys.stderr)
             return 4
         except BackendUnavailable as exc:
             skipped[spec_name] = str(exc)
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"backend {spec_name} ({mode}) SKIPPED: {exc}")
                 continue
             except (FactoryError, SpecError) as exc:
-                print(f"conformance audit: error: {exc}", file=sys.stderr)
+                print(f"conformance audit: error: {_one_line(exc)}", file=sys.stderr)
                 return 4
             report.factory = args.factory
             reports.append(report)

@@ -193,7 +193,15 @@ def _cached(ref: R.ContinuousReference) -> R.ContinuousReference:
     if key not in _REFERENCES:
         if len(_REFERENCES) > 4096:
             _REFERENCES.clear()
-        _REFERENCES[key] = _CachedMoments(ref.name, ref.dist, ref.support)
+        cached = _CachedMoments(ref.name, ref.dist, ref.support)
+        with np.errstate(all="ignore"):
+            var = cached.var
+            fine = (math.isfinite(cached.mean) and var > 0 and math.isfinite(var * var) and var * var > 0
+                    and math.isfinite(cached.mu4) and cached.std + abs(cached.mean) > 0)
+        if not fine:  # a std of 1e-300 or 1e200: the checks divide by var**2 and the scale
+            raise ValueError(f"{ref.name} cannot be checked in float64: its variance {var:.3g} or fourth moment "
+                             "overflows or underflows; give a scale between 1e-70 and 1e70")
+        _REFERENCES[key] = cached
     return _REFERENCES[key]
 
 
@@ -236,7 +244,7 @@ def expected_for(rule: S.Rule, env: dict[str, float]) -> Expected:
             a, b = (-v["bound"], v["bound"]) if "bound" in v else (v["a"], v["b"])
             ref = _cached(R.uniform(a, b))
             return Expected(rule, v, ref, sigma=ref.std)
-    except ValueError as exc:
+    except (ValueError, ArithmeticError) as exc:
         raise S.SpecError(f"{rule.where}: {exc} (values {v})") from None
     return Expected(rule, v, constant={"zeros": 0.0, "ones": 1.0}.get(rule.dist, v.get("value")))
 

@@ -47,7 +47,15 @@ TOML format (one file per spec; see the built-in ones under ``conformance/audit/
 
     ignore = ["*.attn.bias"]        # top-level: names (parameters or buffers) the audit skips
 
-Every error names the file, the line and the problem (:class:`SpecError`).
+Every error is a one-line :class:`SpecError` naming the file, the line (of the offending key where it can be
+found, else of its table or rule) and the problem, then what to do: ``FILE:LINE: what is wrong; what to do``.
+Every field's type is checked (``spec = 5``, ``dist = ["normal"]``, ``ignore = 3`` ...); formulas obey the limits
+of :mod:`conformance.audit.formula`. Before the TOML parser runs, a text is refused when it is longer than
+:data:`MAX_SPEC_CHARS`, nests arrays or inline tables deeper than :data:`MAX_NESTING`, or has a line with more than
+:data:`MAX_DOTS` dots outside strings (a dotted key of thousands of parts costs Python's TOML parser quadratic time),
+so no file can hang the loader or exhaust its stack. Patterns and regular expressions (``re:``, ``layer_regex``)
+are at most :data:`MAX_PATTERN` characters and must compile; the time a regular expression takes to match is not
+bounded (Python's ``re`` backtracks: avoid nested repetition such as ``(a+)+`` or ``(.|.)*``).
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .formula import Formula, FormulaError, parse
+from .formula import Formula, FormulaError, parse, shorten
 
 #: Distributions a rule may name, with their required and optional parameters.
 DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -77,6 +85,17 @@ RULE_KEYS = ("pattern", "dist", "module", "optional", "source", "note")
 LAYER_REGEX = r"(?:^|\.)(\d+)(?:\.|$)"
 #: Variables the audit defines per parameter.
 PER_PARAMETER = ("fan_in", "fan_out", "layer_id", "numel", "ndim")
+#: Longest spec accepted (characters; the built-in ones are under 4,000; loading the longest takes about a second).
+MAX_SPEC_CHARS = 1 << 18
+#: Deepest nesting of arrays and inline tables accepted (the format itself needs 1).
+MAX_NESTING = 32
+#: Most dots outside strings and comments on one line (the format needs a few: numbers, a dotted key).
+MAX_DOTS = 16
+#: Longest pattern or regular expression accepted (characters).
+MAX_PATTERN = 1000
+#: Keys of the ``[spec]`` table and of a ``[[tie]]``.
+SPEC_KEYS = ("name", "description", "sources")
+TIE_KEYS = ("names",)
 
 
 class SpecError(ValueError):
@@ -100,38 +119,55 @@ class Rule:
     @classmethod
     def make(cls, pattern: str, dist: str, *, module: Sequence[str] | str = (), optional: bool = False,
              source: str = "", index: int = 0, line: int | None = None, origin: str = "<python>",
-             **params) -> Rule:
-        """Validate and build a rule; ``params`` are formulas (strings or numbers)."""
+             lines: Mapping[str, int] | None = None, **params) -> Rule:
+        """Validate and build a rule; ``params`` are formulas (strings or numbers). ``lines``: the line of each key
+        (TOML), named by errors about that key; other errors name ``line``, the rule's own."""
         where = _where(origin, line, index)
+
+        def at(key: str) -> str:
+            return _where(origin, (lines or {}).get(key, line), index)
+
         if not isinstance(pattern, str) or not pattern:
-            raise SpecError(f"{where}: 'pattern' must be a non-empty string")
-        if pattern.startswith("re:"):
-            try:
-                re.compile(pattern[3:])
-            except re.error as exc:
-                raise SpecError(f"{where}: bad regular expression {pattern[3:]!r}: {exc}") from None
+            raise SpecError(f"{at('pattern')}: 'pattern' must be a non-empty string, got {_show(pattern)}; "
+                            "give a glob over the parameter name, or re:REGEX")
+        _check_pattern(pattern, f"{at('pattern')}: 'pattern'")
+        if not isinstance(dist, str):
+            raise SpecError(f"{at('dist')}: 'dist' must be a string, got {_show(dist)}; "
+                            f"give one of {', '.join(DISTRIBUTIONS)}")
         if dist not in DISTRIBUTIONS:
-            raise SpecError(f"{where}: unknown distribution {dist!r}; known: {', '.join(DISTRIBUTIONS)}")
+            raise SpecError(f"{where}: unknown distribution {shorten(dist)}; known: {', '.join(DISTRIBUTIONS)}")
+        if isinstance(module, str):
+            module = (module,)
+        if not isinstance(module, (list, tuple)) or not all(isinstance(m, str) and m for m in module):
+            raise SpecError(f"{at('module')}: 'module' must be a module class name or a list of them, "
+                            f"got {_show(module)}; e.g. module = [\"Linear\"]")
+        if not isinstance(optional, bool):
+            raise SpecError(f"{at('optional')}: 'optional' must be true or false, got {_show(optional)}; write "
+                            "optional = true (unquoted)")
+        if not isinstance(source, str):
+            raise SpecError(f"{at('source')}: 'source' must be a string, got {_show(source)}; "
+                            "quote where the rule comes from")
         required, optional_keys = DISTRIBUTIONS[dist]
         unknown = sorted(set(params) - set(required) - set(optional_keys))
         if unknown:
-            raise SpecError(f"{where}: {dist} takes no parameter {', '.join(unknown)} "
-                            f"(it takes {', '.join(required + optional_keys) or 'nothing'})")
+            raise SpecError(f"{at(unknown[0])}: {dist} takes no parameter {', '.join(map(_name, unknown))} "
+                            f"(it takes {', '.join(required + optional_keys) or 'nothing'}); remove it or fix its "
+                            "name (a key after a [[rule]] belongs to that rule)")
         missing = [k for k in required if k not in params]
         if missing:
-            raise SpecError(f"{where}: {dist} needs {', '.join(missing)}")
+            raise SpecError(f"{where}: {dist} needs {', '.join(missing)}; add it to the rule")
         if dist == "trunc_normal" and "cutoff" in params and ({"a", "b"} & set(params)):
-            raise SpecError(f"{where}: trunc_normal takes either absolute bounds a, b or a relative cutoff, not both")
+            raise SpecError(f"{where}: trunc_normal takes either absolute bounds a, b or a relative cutoff, not "
+                            "both; remove one")
         if dist == "uniform" and not ("bound" in params) ^ ({"a", "b"} <= set(params)):
-            raise SpecError(f"{where}: uniform needs either 'bound' or both 'a' and 'b'")
+            raise SpecError(f"{where}: uniform needs either 'bound' or both 'a' and 'b'; give one of them")
         parsed = {}
         for key, text in params.items():
             try:
                 parsed[key] = parse(text)
             except FormulaError as exc:
-                raise SpecError(f"{where}: {key}: {exc}") from None
-        modules = (module,) if isinstance(module, str) else tuple(module)
-        return cls(pattern, dist, parsed, modules, bool(optional), source, index, line, origin)
+                raise SpecError(f"{at(key)}: {key}: {exc}") from None
+        return cls(pattern, dist, parsed, tuple(module), optional, source, index, line, origin)
 
     @property
     def where(self) -> str:
@@ -166,6 +202,40 @@ def _where(origin: str, line: int | None, index: int) -> str:
     return f"{origin}:{line} (rule #{index})" if line else f"{origin} (rule #{index})"
 
 
+def _at(origin: str, line: int | None) -> str:
+    return f"{origin}:{line}" if line else origin
+
+
+def _name(key) -> str:
+    """A key for a message: as is when it is a plain name, else quoted (a TOML key may hold any character)."""
+    return key if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,60}", key) else shorten(str(key))
+
+
+def _show(value) -> str:
+    """A TOML value for a message: its type and repr, cut short."""
+    kind = {str: "string", bool: "boolean", int: "integer", float: "float", list: "array", dict: "table"}.get(
+        type(value), type(value).__name__)
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 60 else text[:60] + '...'}"
+
+
+def _check_pattern(pattern: str, what: str, *, regex: bool = False, groups: int = 0) -> None:
+    """A glob or ``re:REGEX`` (``regex``: always a regular expression) that is short enough and compiles."""
+    if len(pattern) > MAX_PATTERN:
+        raise SpecError(f"{what} is longer than {MAX_PATTERN} characters; shorten it")
+    if not (regex or pattern.startswith("re:")):
+        return
+    expr = pattern if regex else pattern[3:]
+    try:
+        compiled = re.compile(expr)
+    except (re.error, RecursionError, OverflowError, MemoryError) as exc:
+        raise SpecError(f"{what}: bad regular expression {shorten(expr)}: {str(exc) or type(exc).__name__}; "
+                        "fix it (Python re syntax)") from None
+    if compiled.groups < groups:
+        raise SpecError(f"{what}: regular expression {shorten(expr)} has no group; put one, like (\\d+), "
+                        "around the layer number")
+
+
 @dataclass
 class InitSpec:
     """A named, ordered list of rules plus the variables their formulas may use."""
@@ -198,8 +268,16 @@ class InitSpec:
             try:
                 parsed[key] = parse(text)
             except FormulaError as exc:
-                raise SpecError(f"{name}: variable {key}: {exc}") from None
-        return cls(name, built, variables=parsed, defaults=dict(defaults or {}), **kwargs)
+                raise SpecError(f"{name}: variable {_name(key)}: {exc}") from None
+        checked = {}
+        for key, value in (defaults or {}).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError(f"{name}: default {_name(key)} must be a number, got {_show(value)}; give a number")
+            try:
+                checked[key] = parse(value).evaluate({})
+            except FormulaError as exc:
+                raise SpecError(f"{name}: default {_name(key)}: {exc}") from None
+        return cls(name, built, variables=parsed, defaults=checked, **kwargs)
 
     def rule_for(self, name: str, module_type: str | None = None) -> Rule | None:
         """The first rule matching ``name`` (and its module type), or ``None``."""
@@ -218,7 +296,14 @@ class InitSpec:
 
     def layer_id(self, name: str) -> int | None:
         m = re.search(self.layer_regex, name)
-        return int(m.group(1)) if m else None
+        if not m or m.group(1) is None:
+            return None
+        try:
+            return int(m.group(1))
+        except ValueError:
+            raise SpecError(f"{self.origin}: layer_regex {shorten(self.layer_regex)} matched "
+                            f"{shorten(m.group(1))} in {name!r}, not a layer number; make its first group "
+                            "match digits only, like (\\d+)") from None
 
     def environment(self, config: Mapping[str, float], per_parameter: Mapping[str, float] | None = None
                     ) -> dict[str, float]:
@@ -232,83 +317,276 @@ class InitSpec:
                     continue  # needs a per-parameter value this parameter lacks (layer_id of an embedding)
                 line = self.variable_lines.get(key)
                 where = f"{self.origin}:{line}" if line else self.origin
-                raise SpecError(f"{where}: variable {key}: {exc}") from None
+                raise SpecError(f"{where}: variable {_name(key)}: {exc}") from None
         return env
 
 
 # -- TOML --------------------------------------------------------------------------------------------------------
 
+_SPECIAL = re.compile("\"\"\"|'''|[\"'#\\[\\]{}\\n]")
+_STRING_END = {'"': re.compile(r'\\.|"|\n', re.S), "'": re.compile(r"'|\n"),
+               '"""': re.compile(r'\\.|"""', re.S), "'''": re.compile("'''")}
+_HEADER = re.compile(r"\s*(\[\[?)\s*([^\]\n]*?)\s*\]")
+_KEY = re.compile(r"""\s*("[^"\n]*"|'[^'\n]*'|[A-Za-z0-9_-]+)\s*[.=]""")
+
+
+class _Lines:
+    """Where each table and key of a TOML text is: a light scan that skips strings, comments, arrays and inline
+    tables, and refuses (:class:`SpecError`) texts nested deeper than :data:`MAX_NESTING` or with a line of more
+    than :data:`MAX_DOTS` dots outside strings, before the TOML parser sees them."""
+
+    def __init__(self, text: str, origin: str):
+        self.tables: dict[tuple[str, int | None], int] = {}
+        self.keys: dict[tuple[str, int | None, str], int] = {}
+        structural, skeleton = self._scan(text, origin)
+        for no, dots in enumerate(part.count(".") for part in "".join(skeleton).split("\n")):
+            if dots > MAX_DOTS:
+                raise SpecError(f"{origin}:{no + 1}: {dots} dots outside strings on one line (the limit is "
+                                f"{MAX_DOTS}); a spec needs no deeply dotted keys: quote names, write one key a line")
+        raw = text.split("\n")
+        counts: dict[str, int] = {}
+        table: tuple[str, int | None] = ("", None)
+        for no in structural:
+            line = raw[no - 1]
+            head = _HEADER.match(line)
+            if head:
+                name = ".".join(part.strip().strip("\"'") for part in head.group(2).split("."))
+                if head.group(1) == "[[":
+                    counts[name] = counts.get(name, 0) + 1
+                    table = (name, counts[name])
+                else:
+                    table = (name, None)
+                self.tables.setdefault(table, no)
+                continue
+            key = _KEY.match(line)
+            if key:
+                self.keys.setdefault((*table, key.group(1).strip("\"'")), no)
+
+    @staticmethod
+    def _scan(text: str, origin: str) -> tuple[list[int], list[str]]:
+        """Numbers of the lines that start outside strings, arrays and inline tables; the text without strings
+        and comments, in pieces (same line breaks)."""
+        structural, skeleton = [1], []
+        i, n, line, depth = 0, len(text), 1, 0
+        while True:
+            m = _SPECIAL.search(text, i)
+            if m is None:
+                skeleton.append(text[i:])
+                return structural, skeleton
+            j, c = m.start(), m.group()
+            skeleton.append(text[i:j])
+            if c == "\n":
+                line += 1
+                if depth == 0:
+                    structural.append(line)
+                skeleton.append("\n")
+                i = j + 1
+            elif c == "#":
+                end = text.find("\n", j)
+                i = n if end < 0 else end
+            elif c in ('"', "'", '"""', "'''"):
+                k, end = j + len(c), n
+                while True:
+                    t = _STRING_END[c].search(text, k)
+                    if t is None:
+                        break
+                    if t.group().startswith("\\") and c[0] == '"':
+                        k = t.end()
+                        continue
+                    end = t.start() if t.group() == "\n" else t.end()
+                    break
+                if len(c) == 3:  # up to two quotes may precede the closing delimiter
+                    extra = 0
+                    while end < n and text[end] == c[0] and extra < 2:
+                        end, extra = end + 1, extra + 1
+                newlines = text.count("\n", j, end)
+                line += newlines
+                skeleton.append('""' + "\n" * newlines)
+                i = end
+            elif c == "[" and depth == 0 and not text[text.rfind("\n", 0, j) + 1:j].strip():
+                close = text.find("]", j)  # a table header: [name] or [[name]]
+                close = n if close < 0 else close + (2 if text.startswith("]]", close) else 1)
+                skeleton.append(text[j:close])
+                i = close
+            elif c in "[{":
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise SpecError(f"{origin}:{line}: arrays or inline tables nested more than {MAX_NESTING} "
+                                    "deep; a spec needs one level (lists of strings)")
+                i = j + 1
+            else:  # ] }
+                depth = max(depth - 1, 0)
+                i = j + 1
+
+    def key(self, table: str, index: int | None, key: str) -> int | None:
+        """Line of ``key`` in ``[table]`` (``index`` None) or the index-th ``[[table]]`` (from 1); failing that,
+        of the table's header."""
+        return (self.keys.get((table, index, key)) or self.tables.get((f"{table}.{key}", None))
+                or self.tables.get((table, index)))
+
+    def top(self, key: str) -> int | None:
+        """Line of top-level ``key``: ``key = ...``, ``[key]``, ``[[key]]`` or ``[key.sub]``."""
+        found = [v for (t, _), v in self.tables.items() if t == key or t.startswith(key + ".")]
+        if ("", None, key) in self.keys:
+            found.append(self.keys[("", None, key)])
+        return min(found, default=None)
+
+
 def _rule_lines(text: str) -> list[int]:
-    return [i for i, line in enumerate(text.splitlines(), 1) if re.match(r"\s*\[\[\s*rule\s*\]\]", line)]
+    """Line of each ``[[rule]]`` header, in order."""
+    tables = _Lines(text, "<spec>").tables
+    return [tables[("rule", i)] for i in range(1, len(tables) + 1) if ("rule", i) in tables]
 
 
 def _key_lines(text: str, section: str) -> dict[str, int]:
-    out, inside = {}, False
-    for i, line in enumerate(text.splitlines(), 1):
-        head = re.match(r"\s*\[\s*([A-Za-z_.]+)\s*\]\s*$", line)
-        if head:
-            inside = head.group(1) == section
-            continue
-        if re.match(r"\s*\[\[", line):
-            inside = False
-        m = re.match(r"\s*([A-Za-z_][A-Za-z_0-9]*)\s*=", line)
-        if inside and m:
-            out[m.group(1)] = i
-    return out
+    """Line of each key of ``[section]``."""
+    return {k: v for (t, i, k), v in _Lines(text, "<spec>").keys.items() if t == section and i is None}
+
+
+def _decode_error(exc: tomllib.TOMLDecodeError, origin: str) -> SpecError:
+    msg = str(exc).replace("\n", " ")
+    m = re.search(r"\(at line (\d+), column \d+\)", msg)
+    return SpecError(f"{_at(origin, m and int(m.group(1)))}: TOML syntax error: {msg}; fix the TOML (toml.io)")
 
 
 def loads(text: str, origin: str = "<string>") -> InitSpec:
-    """Parse a TOML spec; errors name ``origin`` and the line."""
+    """Parse a TOML spec; errors name ``origin`` and the line (see the module docs for the checks and limits)."""
+    if not isinstance(text, str):
+        raise SpecError(f"{origin}: a spec is TOML text, got {type(text).__name__}; pass a str")
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"{origin}: {len(text)} characters, more than the limit of {MAX_SPEC_CHARS} for a spec; "
+                        "is this the right file?")
+    lines = _Lines(text, origin)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{origin}: TOML syntax error: {exc}") from None
-    allowed_top = {"spec", "defaults", "variables", "rule", "tie", "ignore", "layer_regex"}
-    unknown = sorted(set(data) - allowed_top)
-    if unknown:
-        raise SpecError(f"{origin}: unknown top-level key(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(sorted(allowed_top))}")
+        raise _decode_error(exc, origin) from None
+    except (RecursionError, MemoryError) as exc:
+        raise SpecError(f"{origin}: the TOML parser gave up ({type(exc).__name__}): nested too deeply; "
+                        "a spec needs only tables, [[rule]] and lists of strings") from None
+
+    def top(key: str) -> str:
+        return _at(origin, lines.top(key))
+
+    allowed_top = ("spec", "defaults", "variables", "rule", "tie", "ignore", "layer_regex")
+    for key in data:
+        if key not in allowed_top:
+            raise SpecError(f"{top(key)}: unknown top-level key {shorten(key)}; known: {', '.join(allowed_top)} "
+                            "(a key after a [table] header belongs to that table)")
+
+    # [spec]
     meta = data.get("spec", {})
+    if not isinstance(meta, dict):
+        raise SpecError(f"{top('spec')}: 'spec' must be a table, got {_show(meta)}; write a [spec] section with "
+                        "name, description and sources")
+    for key, value in meta.items():
+        at = _at(origin, lines.key("spec", None, key))
+        if key not in SPEC_KEYS:
+            raise SpecError(f"{at}: unknown key {shorten(key)} in [spec]; known: {', '.join(SPEC_KEYS)} (a key after "
+                            "[spec] belongs to it: put top-level keys before the first [table])")
+        if key == "sources":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise SpecError(f"{at}: [spec] sources must be a list of strings, got {_show(value)}; write "
+                                "sources = [\"repo@commit path: what\"]")
+        elif not isinstance(value, str) or (key == "name" and not value.strip()):
+            raise SpecError(f"{at}: [spec] {key} must be a{' non-empty' if key == 'name' else ''} string, "
+                            f"got {_show(value)}; quote it")
     name = meta.get("name") or Path(origin).stem
-    lines = _rule_lines(text)
-    raw_rules = data.get("rule", [])
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise SpecError(f"{origin}: a spec needs at least one [[rule]]")
+
+    # [[rule]]
+    raw_rules = data.get("rule")
+    if raw_rules is None or (isinstance(raw_rules, list) and not raw_rules):
+        raise SpecError(f"{origin}: a spec needs at least one [[rule]]; add [[rule]] tables with pattern and dist")
+    if not isinstance(raw_rules, list):
+        raise SpecError(f"{top('rule')}: 'rule' must be an array of tables, got {_show(raw_rules)}; write "
+                        "[[rule]] sections with pattern and dist")
     rules = []
     for i, raw in enumerate(raw_rules, 1):
-        line = lines[i - 1] if i - 1 < len(lines) else None
-        raw = dict(raw)
-        where = _where(origin, line, i)
+        line = lines.tables.get(("rule", i))
+        where = _where(origin, line or lines.top("rule"), i)
+        if not isinstance(raw, dict):
+            raise SpecError(f"{where}: every rule must be a table, got {_show(raw)}; write [[rule]] sections with "
+                            "pattern and dist")
+        key_lines = {k: v for k in raw if (v := lines.keys.get(("rule", i, k)))}
         for key in ("pattern", "dist"):
             if key not in raw:
-                raise SpecError(f"{where}: missing '{key}'")
+                raise SpecError(f"{where}: missing '{key}'; every [[rule]] needs pattern and dist")
+        if "note" in raw and not isinstance(raw["note"], str):
+            raise SpecError(f"{_where(origin, key_lines.get('note', line), i)}: 'note' must be a string, "
+                            f"got {_show(raw['note'])}; quote it")
         params = {k: v for k, v in raw.items() if k not in RULE_KEYS}
         rules.append(Rule.make(raw["pattern"], raw["dist"], module=raw.get("module", ()),
                                optional=raw.get("optional", False), source=raw.get("source", ""),
-                               index=i, line=line, origin=origin, **params))
-    var_lines = _key_lines(text, "variables")
+                               index=i, line=line, origin=origin, lines=key_lines, **params))
+
+    # [variables]
+    raw_vars = data.get("variables", {})
+    if not isinstance(raw_vars, dict):
+        raise SpecError(f"{top('variables')}: 'variables' must be a table, got {_show(raw_vars)}; write a "
+                        "[variables] section of name = \"formula\" lines")
+    var_lines = {k: v for k in raw_vars if (v := lines.key("variables", None, k))}
     variables = {}
-    for key, value in data.get("variables", {}).items():
+    for key, value in raw_vars.items():
         try:
             variables[key] = parse(value)
         except FormulaError as exc:
-            raise SpecError(f"{origin}:{var_lines.get(key, '?')}: variable {key}: {exc}") from None
+            raise SpecError(f"{_at(origin, var_lines.get(key))}: variable {_name(key)}: {exc}") from None
+
+    # [defaults]
+    raw_defaults = data.get("defaults", {})
+    if not isinstance(raw_defaults, dict):
+        raise SpecError(f"{top('defaults')}: 'defaults' must be a table, got {_show(raw_defaults)}; write a "
+                        "[defaults] section of name = number lines")
     defaults = {}
-    def_lines = _key_lines(text, "defaults")
-    for key, value in data.get("defaults", {}).items():
+    for key, value in raw_defaults.items():
+        at = _at(origin, lines.key("defaults", None, key))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(f"{origin}:{def_lines.get(key, '?')}: default {key} must be a number, got {value!r}")
-        defaults[key] = float(value)
+            raise SpecError(f"{at}: default {_name(key)} must be a number, got {_show(value)}; formulas go in "
+                            "[variables]")
+        try:
+            defaults[key] = parse(value).evaluate({})
+        except FormulaError as exc:
+            raise SpecError(f"{at}: default {_name(key)}: {exc}") from None
+
+    # [[tie]]
+    raw_ties = data.get("tie", [])
+    if not isinstance(raw_ties, list):
+        raise SpecError(f"{top('tie')}: 'tie' must be an array of tables, got {_show(raw_ties)}; write [[tie]] "
+                        "sections with names = [...]")
     tied = []
-    for t in data.get("tie", []):
-        names = t.get("names") if isinstance(t, dict) else None
-        if not isinstance(names, list) or len(names) < 2:
-            raise SpecError(f"{origin}: every [[tie]] needs names = [at least two parameter names]")
+    for i, t in enumerate(raw_ties, 1):
+        at = _at(origin, lines.tables.get(("tie", i)) or lines.top("tie"))
+        if not isinstance(t, dict):
+            raise SpecError(f"{at}: every tie must be a table, got {_show(t)}; write [[tie]] sections with "
+                            "names = [...]")
+        for key in t:
+            if key not in TIE_KEYS:
+                raise SpecError(f"{_at(origin, lines.key('tie', i, key))}: unknown key {shorten(key)} in [[tie]] "
+                                f"#{i}; known: {', '.join(TIE_KEYS)}")
+        names = t.get("names")
+        if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) and n for n in names):
+            raise SpecError(f"{_at(origin, lines.key('tie', i, 'names'))}: every [[tie]] needs names = [at least "
+                            f"two parameter names], got {_show(names) if 'names' in t else 'no names'}; list the "
+                            "names of the parameters that share storage")
         tied.append(tuple(names))
+
+    # ignore, layer_regex
+    ignore = data.get("ignore", [])
+    if isinstance(ignore, str):
+        ignore = [ignore]
+    if not isinstance(ignore, list) or not all(isinstance(p, str) and p for p in ignore):
+        raise SpecError(f"{top('ignore')}: 'ignore' must be a list of name patterns (globs or re:REGEX), "
+                        f"got {_show(ignore)}; put it before the first [table]")
+    for p in ignore:
+        _check_pattern(p, f"{top('ignore')}: ignore pattern {shorten(p)}")
+    layer_regex = data.get("layer_regex", LAYER_REGEX)
+    if not isinstance(layer_regex, str) or not layer_regex:
+        raise SpecError(f"{top('layer_regex')}: 'layer_regex' must be a regular expression (string), "
+                        f"got {_show(layer_regex)}; put it before the first [table]")
+    _check_pattern(layer_regex, f"{top('layer_regex')}: layer_regex", regex=True, groups=1)
     return InitSpec(name=name, rules=rules, description=meta.get("description", ""),
                     sources=list(meta.get("sources", [])), defaults=defaults, variables=variables, tied=tied,
-                    ignore=list(data.get("ignore", [])), layer_regex=data.get("layer_regex", LAYER_REGEX),
-                    origin=origin, variable_lines=var_lines)
+                    ignore=ignore, layer_regex=layer_regex, origin=origin, variable_lines=var_lines)
 
 
 def builtin_names() -> list[str]:
@@ -324,11 +602,32 @@ def load(name_or_path: str | Path | InitSpec) -> InitSpec:
     text = str(name_or_path)
     path = Path(text)
     if path.suffix == ".toml" or path.exists():
-        if not path.exists():
-            raise SpecError(f"spec file {text} does not exist")
-        return loads(path.read_text(), origin=str(path))
+        return loads(_read(path), origin=str(path))
     resource = resources.files(__package__).joinpath("specs", f"{text}.toml")
     if not resource.is_file():
-        raise SpecError(f"unknown spec {text!r}: not a file, and not a built-in spec "
-                        f"(built-in: {', '.join(builtin_names())})")
+        raise SpecError(f"unknown spec {shorten(text)}: not a file, and not a built-in spec; give a TOML file or "
+                        f"a built-in name (built-in: {', '.join(builtin_names())})")
     return loads(resource.read_text(), origin=f"{text}.toml")
+
+
+def _read(path: Path) -> str:
+    """The text of a spec file: a regular file of at most 4 * :data:`MAX_SPEC_CHARS` bytes, in UTF-8."""
+    try:
+        if not path.exists():
+            raise SpecError(f"spec file {path} does not exist; give a built-in spec name or a TOML file")
+        if not path.is_file():
+            raise SpecError(f"{path}: not a regular file; give a TOML file")
+        with path.open("rb") as f:
+            data = f.read(MAX_SPEC_CHARS * 4 + 1)
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot be read ({exc.strerror or exc}); check the path and its permissions") \
+            from None
+    if len(data) > MAX_SPEC_CHARS * 4:
+        raise SpecError(f"{path}: larger than {MAX_SPEC_CHARS * 4} bytes, far more than a spec; is this the right "
+                        "file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise SpecError(f"{path}:{line}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the spec as UTF-8") \
+            from None
