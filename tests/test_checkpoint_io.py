@@ -7,11 +7,13 @@ checkpoint intact.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,148 @@ class _Payload:
         return (Path.touch, (Path(self.marker),))
 
 
+class _System:
+    """``os.system("touch MARKER")`` on unpickling (pickled as ``posix system``)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _Popen:
+    """``subprocess.Popen(["touch", MARKER])`` (pickled by protocol 2 as ``commands Popen``)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (subprocess.Popen, (["touch", str(self.marker)],))
+
+
+class _Run:
+    """``subprocess.run(["touch", MARKER])``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (subprocess.run, (["touch", str(self.marker)],))
+
+
+class _Exec:
+    """``exec("open(MARKER, 'w').close()")`` (pickled by protocol 2 as ``__builtin__ exec``)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
+
+
+#: payload -> (the global the error must name, the resolved global in ``UnsafeCheckpoint.globals``)
+PAYLOADS = {"system": (_System, "os.system", "posix.system"), "popen": (_Popen, "subprocess.Popen", "subprocess.Popen"),
+            "run": (_Run, "subprocess.run", "subprocess.run"), "exec": (_Exec, "builtins.exec", "builtins.exec")}
+#: how a payload is written: torch's zip format, its legacy stream, bare pickles (protocol 2: GLOBAL; protocol 5:
+#: STACK_GLOBAL through the memo), and a bare pickle under a .safetensors name (loaded as safetensors)
+CONTAINERS = ("zip", "legacy", "pickle2", "pickle5", "safetensors")
+
+
+def _payload_file(tmp_path: Path, payload: str, container: str, marker: Path) -> Path:
+    obj = {"embed.weight": torch.zeros(2), "payload": PAYLOADS[payload][0](marker)}
+    path = tmp_path / f"evil_{payload}_{container}{'.safetensors' if container == 'safetensors' else '.pt'}"
+    if container == "zip":
+        torch.save(obj, path)
+    elif container == "legacy":
+        torch.save(obj, path, _use_new_zipfile_serialization=False)
+    else:
+        path.write_bytes(pickle.dumps({"payload": obj["payload"]}, protocol=5 if container == "pickle5" else 2))
+    return path
+
+
+def _assert_no_unsafe_advice(text: str) -> None:
+    low = text.lower()
+    assert not ("weights_only" in low and "false" in low), text
+    for advice in ("re-running", "add_safe_globals", "safe_globals", "trust", "will likely succeed"):
+        assert advice not in low, text
+
+
+def _wait_absent(marker: Path, seconds: float = 0.3) -> None:
+    """The marker does not appear (Popen would create it asynchronously, if it had run)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert not marker.exists(), "the payload ran"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("payload", sorted(PAYLOADS))
+def test_code_carrying_pickle_is_unsafe_not_corrupt(backend, tmp_path, payload, container):
+    """os.system, subprocess.Popen/run and builtins.exec payloads in every container: UnsafeCheckpoint naming the
+    global, one line, no advice to turn weights_only off, and the payload never runs."""
+    if container == "safetensors" and cio.safetensors_available():
+        pytest.skip("safetensors is not installed")
+    marker = tmp_path / "PWNED"
+    path = _payload_file(tmp_path, payload, container, marker)
+    fmt = "safetensors" if container == "safetensors" else "torch"
+    _, shown, resolved = PAYLOADS[payload]
+    for load in (lambda: backend.load_checkpoint(path, "tiny_tied", fmt, "float32"),
+                 lambda: cio.read_checkpoint(path, fmt)):
+        with pytest.raises(UnsafeCheckpoint) as info:
+            load()
+        text = _one_line(info.value, path)
+        assert "unsafe" in text and shown in text and "corrupt" not in text.lower(), text
+        assert info.value.globals[0] == resolved
+        _assert_no_unsafe_advice(text)
+        assert not marker.exists(), "the payload ran"
+    if fmt == "torch":
+        with pytest.raises(UnsafeCheckpoint):
+            cio.safe_torch_load(path)
+    if payload == "popen":
+        _wait_absent(marker)
+    assert not marker.exists(), "the payload ran"
+
+
+@pytest.mark.parametrize("payload", ["system", "popen"])
+def test_torch_refusal_is_unsafe_without_advice(backend, tmp_path, monkeypatch, payload):
+    """Without the static scan, torch's own weights-only refusal (its two message forms: a blocked module, a global
+    not allowed) is still UnsafeCheckpoint naming the global, and torch's advice is not relayed."""
+    marker = tmp_path / "PWNED"
+    monkeypatch.setattr(cio, "refuse_unsafe", lambda path: None)
+    for container in ("zip", "legacy"):
+        path = _payload_file(tmp_path, payload, container, marker)
+        with pytest.raises(UnsafeCheckpoint) as info:
+            cio.read_checkpoint(path, "torch")
+        text = _one_line(info.value, path)
+        assert "unsafe" in text and {"system": "posix.system", "popen": "commands.Popen"}[payload] in text, text
+        _assert_no_unsafe_advice(text)
+    _wait_absent(marker)
+
+
+def test_torch_advice_is_stripped_from_every_message(tmp_path):
+    """torch's legacy .tar refusal carries the advice to turn weights_only off: the CheckpointCorrupt does not."""
+    import tarfile
+
+    path = tmp_path / "old.tar.pt"
+    member = tmp_path / "storages"
+    member.write_bytes(pickle.dumps(0, protocol=2))
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(member, arcname="storages")
+    with pytest.raises(CheckpointCorrupt) as info:
+        cio.read_checkpoint(path, "torch")
+    text = _one_line(info.value, path)
+    assert "tar" in text, text
+    _assert_no_unsafe_advice(text)
+    raw = ("Weights only load failed. In PyTorch 2.6, we changed the default value of the `weights_only` argument in "
+           "`torch.load` from `False` to `True`. Re-running `torch.load` with `weights_only` set to `False` will "
+           "likely succeed, but it can result in arbitrary code execution. Do it only if you got the file from a "
+           "trusted source.\n\nTrying to load unsupported GLOBAL posix.system whose module posix is blocked.")
+    err = CheckpointCorrupt(tmp_path / "x.pt", raw)
+    assert "posix.system" in str(err)
+    _assert_no_unsafe_advice(str(err))
+
+
 def _malicious_files(tmp_path: Path, marker: Path) -> list[Path]:
     zipped = tmp_path / "evil.pt"
     torch.save({"embed.weight": torch.zeros(2), "payload": _Payload(marker)}, zipped)  # torch's zip format
@@ -129,26 +273,44 @@ def test_malicious_pickle_is_refused_and_nothing_runs(backend, tmp_path):
         with pytest.raises(UnsafeCheckpoint) as info:
             backend.load_checkpoint(path, "tiny_tied", "torch", "float32")
         text = _one_line(info.value, path)
-        assert "weights_only=True" in text and "refused" in text
+        assert "unsafe" in text and "refused" in text
+        _assert_no_unsafe_advice(text)
         assert not marker.exists(), f"loading {path.name} ran the payload"
         with pytest.raises(UnsafeCheckpoint):
             cio.read_checkpoint(path, "torch")
         assert not marker.exists()
 
 
+_LIVE_CHILD = textwrap.dedent("""
+    import json, pickle, sys
+    from pathlib import Path
+    import torch
+    marker = Path(sys.argv[1])
+    ran = {}
+    for name, with_torch in json.loads(sys.argv[2]):
+        obj = torch.load(name, weights_only=False) if with_torch else pickle.load(open(name, "rb"))
+        [v.wait() for v in obj.values() if hasattr(v, "wait")]  # a Popen payload runs asynchronously
+        ran[name] = marker.exists()
+        marker.unlink(missing_ok=True)
+    print(json.dumps(ran))
+""")
+
+
 def test_malicious_payload_is_live(tmp_path):
-    """Control: the same files DO run code under an unsafe load (in a child process), so the test above proves
-    something."""
+    """Control: the same files DO run code under an unsafe load (``torch.load(weights_only=False)`` for torch's
+    formats, ``pickle.load`` for bare pickles; in one child process), so the tests above prove something."""
     marker = tmp_path / "PWNED"
-    for path in _malicious_files(tmp_path, marker):
-        load = (f"import pickle; pickle.load(open({str(path)!r}, 'rb'))" if "legacy" in path.name
-                else f"import torch; torch.load({str(path)!r}, weights_only=False)")
-        code = textwrap.dedent(load)
-        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        assert marker.exists(), f"the payload of {path.name} did not run under weights_only=False"
-        marker.unlink()
+    zipped, bare = _malicious_files(tmp_path, marker)
+    files = [(str(zipped), True), (str(bare), False)]
+    files += [(str(_payload_file(tmp_path, payload, container, marker)), container in ("zip", "legacy"))
+              for payload in sorted(PAYLOADS) for container in CONTAINERS]
+    proc = subprocess.run([sys.executable, "-c", _LIVE_CHILD, str(marker), json.dumps(files)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ran = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(ran) == len(files)
+    assert all(ran.values()), f"payloads that did not run under an unsafe load: {[n for n, r in ran.items() if not r]}"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

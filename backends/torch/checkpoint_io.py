@@ -7,11 +7,15 @@ Contract
   ``safetensors``: the state dict with tied duplicates dropped (kept as ``aliases`` in the provenance) and the
   provenance in the header metadata. Provenance: :data:`conformance.harness.checkpoints.PROVENANCE_FIELDS` plus the
   sha256 of every tensor's bytes.
-* **Load** (:func:`read_checkpoint`, :func:`load_into`): ``torch.load(weights_only=True)`` only
-  (:func:`safe_torch_load`; a pickle that names anything else is
-  :class:`~conformance.harness.checkpoints.UnsafeCheckpoint`); truncated or malformed files and bytes that do not
-  match the saved digests are :class:`~conformance.harness.checkpoints.CheckpointCorrupt`; keys are checked before
-  anything is copied (missing, unexpected, shape, dtype: no silent casts), then ``load_state_dict(strict=True)``
+* **Load** (:func:`read_checkpoint`, :func:`load_into`): a static opcode scan first
+  (:func:`conformance.harness.pickle_scan.scan_torch_file`: nothing is unpickled), then
+  ``torch.load(weights_only=True)`` only (:func:`safe_torch_load`). A pickle that names a global outside the
+  weights-only allowlist (``os.system``, ``subprocess.Popen``, ``builtins.exec`` ...), in torch's zip or legacy
+  format or as a bare pickle under a ``.safetensors`` name, is
+  :class:`~conformance.harness.checkpoints.UnsafeCheckpoint` naming the global (never "corrupt", never with advice to
+  turn ``weights_only`` off); truncated or malformed files and bytes that do not match the saved digests are
+  :class:`~conformance.harness.checkpoints.CheckpointCorrupt`; keys are checked before anything is copied (missing,
+  unexpected, shape, dtype: no silent casts), then ``load_state_dict(strict=True)``
   copies into the existing tensors, so ties, strides and non-persistent buffers of the fresh model survive.
 * **State** (:func:`model_state`): what a model holds now (every state-dict entry plus the non-persistent buffers,
   with strides and ties) as a :class:`~conformance.harness.checkpoints.ModelState`; :func:`file_entries`: what a
@@ -42,9 +46,11 @@ from conformance.harness.checkpoints import (
     UnsafeCheckpoint,
     check_entries,
     dumps_provenance,
+    strip_unsafe_advice,
     tensor_digest,
 )
 from conformance.harness.files import atomic_write
+from conformance.harness.pickle_scan import describe, scan_torch_file, sniff
 
 from ..base import UnsupportedOperation
 from .tensors import dtype_name, to_numpy
@@ -132,11 +138,21 @@ def save_model(model, path, fmt: str, provenance: Mapping[str, Any]) -> dict:
 
 
 # -- load ----------------------------------------------------------------------------------------------------------
-_UNSAFE = re.compile(r"WeightsUnpickler error:\s*(.+?)(?:\.\s|\n|$)", re.S)
+#: the global torch's weights-only unpickler refused, in its error text
+_TORCH_REFUSED = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL)\s+([\w.<>]+)")
+
+
+def refuse_unsafe(path) -> None:
+    """Raise :class:`UnsafeCheckpoint` naming the worst global when the static scan of ``path`` (as ``torch.load``
+    reads it) finds a global outside the weights-only allowlist; nothing is unpickled."""
+    scan = scan_torch_file(path)
+    if scan.unsafe:
+        raise UnsafeCheckpoint(path, f"unsafe: {describe(scan)}; refused, nothing was unpickled", names=scan.unsafe)
 
 
 def safe_torch_load(path, map_location: str = "cpu"):
-    """``torch.load(path, weights_only=True)`` with its failures turned into one-line :class:`CheckpointError`."""
+    """A static scan (:func:`refuse_unsafe`), then ``torch.load(path, weights_only=True)``; every failure is a one-line
+    :class:`CheckpointError` (torch's advice to turn ``weights_only`` off is never passed on)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such file")
@@ -145,19 +161,30 @@ def safe_torch_load(path, map_location: str = "cpu"):
     if magic == b"PK\x03\x04" and not zipfile.is_zipfile(path):
         raise CheckpointCorrupt(path, f"truncated: the zip archive torch.save writes has no end-of-central-directory "
                                       f"record ({path.stat().st_size} bytes)")
+    refuse_unsafe(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        found = _UNSAFE.search(text)
-        reason = " ".join(found.group(1).split()) if found else text.splitlines()[0]
-        if "Unsupported global" in text or "allowed global" in text:
-            raise UnsafeCheckpoint(path, f"refused to unpickle: {reason} (loaded with weights_only=True; "
-                                         "the file would import or call code)") from None
-        raise CheckpointCorrupt(path, f"not a weights-only torch checkpoint: {reason}") from None
+        named = _TORCH_REFUSED.search(text)
+        if named:
+            name = named.group(1).rstrip(".")
+            raise UnsafeCheckpoint(path, f"unsafe: pickle names {name}, outside the weights-only allowlist; refused by "
+                                         "torch's weights-only unpickler", names=[name]) from None
+        raise CheckpointCorrupt(path, f"not a weights-only torch checkpoint: {_first_line(text)}") from None
     except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointCorrupt(path, f"cannot be read (truncated or corrupted?): {first[:300]}") from None
+        reason = _first_line(str(exc))
+        if not any(c.isalpha() for c in reason):  # KeyError('105') says nothing alone
+            reason = f"{type(exc).__name__} {reason}"
+        raise CheckpointCorrupt(path, f"cannot be read (truncated or corrupted?): {reason}") from None
+
+
+def _first_line(text: str) -> str:
+    """The first line of ``text`` that says something once torch's advice is removed (at most 300 characters)."""
+    for line in str(text).strip().splitlines():
+        if strip_unsafe_advice(line):
+            return strip_unsafe_advice(line)[:300]
+    return strip_unsafe_advice(str(text))[:300] or "unreadable"
 
 
 def read_checkpoint(path, fmt: str | None = None, device: str = "cpu") -> tuple[dict, dict]:
@@ -169,15 +196,28 @@ def read_checkpoint(path, fmt: str | None = None, device: str = "cpu") -> tuple[
     require_format(fmt)
     path = Path(path)
     if fmt == "torch":
-        obj = safe_torch_load(path, device)
-        if isinstance(obj, dict) and obj.get("format") == FORMAT_TAG:
-            sd, prov = obj.get("state_dict"), _parse_provenance(path, obj.get("provenance"))
-        else:
-            sd, prov = obj, {}
-        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-            raise CheckpointCorrupt(path, f"holds a {type(sd).__name__}, not a state dict of tensors")
+        sd, prov = unpack_torch_object(path, safe_torch_load(path, device))
     else:
         sd, prov = _read_safetensors(path, device)
+    check_digests(path, sd, prov)
+    return sd, prov
+
+
+def unpack_torch_object(path, obj) -> tuple[dict, dict]:
+    """The state dict and provenance of what :func:`safe_torch_load` returned: ``{"format", "provenance",
+    "state_dict"}`` as :func:`save_state_dict` writes it, or a plain state dict (provenance ``{}``)."""
+    if isinstance(obj, dict) and obj.get("format") == FORMAT_TAG:
+        sd, prov = obj.get("state_dict"), _parse_provenance(path, obj.get("provenance"))
+    else:
+        sd, prov = obj, {}
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointCorrupt(path, f"holds a {type(sd).__name__}, not a state dict of tensors")
+    return sd, prov
+
+
+def check_digests(path, sd: dict, prov: Mapping[str, Any]) -> None:
+    """Restore the tied names the provenance lists (in place), then compare each tensor's sha256 with the one saved
+    (:class:`CheckpointCorrupt` naming the first key that differs)."""
     for group in prov.get("aliases", []):
         present = [n for n in group if n in sd]
         for name in group:
@@ -189,7 +229,6 @@ def read_checkpoint(path, fmt: str | None = None, device: str = "cpu") -> tuple[
         if want is not None and tensor_digest(to_numpy(sd[name])) != want:
             raise CheckpointCorrupt(path, f"bytes of key {name!r} do not match the sha256 saved with the checkpoint "
                                           "(corrupted file)", key=name)
-    return sd, prov
 
 
 def _parse_provenance(path, text) -> dict:
@@ -216,6 +255,8 @@ def _read_safetensors(path: Path, device: str) -> tuple[dict, dict]:
         with safetensors.safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (safetensors.SafetensorError, ValueError, OSError, RuntimeError) as exc:
+        if sniff(path) != "safetensors":
+            refuse_unsafe(path)  # a pickle under a .safetensors name is unsafe, not merely corrupt
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointCorrupt(path, f"not a valid safetensors file (truncated or corrupted?): {first[:300]}"
                                 ) from None

@@ -6,7 +6,9 @@ Contract
   and, where there is one, the key: ``checkpoint model.pt: key 'head.weight' has shape (64, 32), the model expects
   (32, 64)``. Subclasses say what went wrong (:class:`CheckpointCorrupt`, :class:`UnsafeCheckpoint`,
   :class:`MissingKeys`, :class:`UnexpectedKeys`, :class:`ShapeMismatch`, :class:`DtypeMismatch`,
-  :class:`ProvenanceMismatch`) and carry ``path`` and ``key`` attributes.
+  :class:`ProvenanceMismatch`) and carry ``path`` and ``key`` attributes. A file whose pickle names a global outside
+  the weights-only allowlist is :class:`UnsafeCheckpoint` (never "corrupt"), and no message ever relays advice to
+  turn ``weights_only`` off (:func:`strip_unsafe_advice` removes torch's from every detail).
 * Adapters describe a model's state as a :class:`ModelState`: one :class:`TensorRecord` per state entry (bits as a
   numpy array, dtype, shape, strides in elements, bytes), the groups of names that share storage (tied
   parameters) and the provenance read back from the file.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,12 +42,35 @@ PROVENANCE_FIELDS: tuple[str, ...] = ("format", "model", "seed", "init", "framew
 
 
 # -- errors ---------------------------------------------------------------------------------------------------------
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+|\t+")
+_ADVICE = re.compile(r"re-?running|add_safe_globals|safe_globals|allowlist this global|\btrust|two options|"
+                     r"alternatively|weights only load failed|check the documentation of torch\.load|"
+                     r"in pytorch 2\.6|do (it|those steps) only", re.I)
+
+
+def strip_unsafe_advice(text: str) -> str:
+    """``text`` without the sentences that advise loading with ``weights_only`` off or allowlisting globals (torch's
+    error messages carry both); ANSI escapes removed."""
+    kept = []
+    for sentence in _SENTENCES.split(_ANSI.sub("", str(text))):
+        low = sentence.lower()
+        if ("weights_only" in low or "weights only" in low) and "false" in low:
+            continue
+        if _ADVICE.search(sentence):
+            continue
+        if sentence.strip():
+            kept.append(sentence.strip())
+    return " ".join(kept)
+
+
 class CheckpointError(ConformanceError):
     """A checkpoint cannot be saved or loaded; the message is one line naming the file (and the key)."""
 
     def __init__(self, path: str | os.PathLike | None, detail: str, key: str | None = None):
         self.path = str(path) if path is not None else None
         self.key = key
+        detail = strip_unsafe_advice(detail) or "refused by torch's weights-only unpickler"
         self.detail = detail
         where = f"checkpoint {self.path}: " if self.path else "checkpoint: "
         super().__init__(where + " ".join(str(detail).split()))
@@ -55,7 +81,14 @@ class CheckpointCorrupt(CheckpointError):
 
 
 class UnsafeCheckpoint(CheckpointError):
-    """The file holds a pickle that would import or call something outside the allowed tensor types; refused."""
+    """The file holds a pickle that would import or call something outside the allowed tensor types; refused.
+
+    ``globals``: the unsafe globals found (``posix.system``, ``subprocess.Popen``, ``builtins.exec``), worst first.
+    """
+
+    def __init__(self, path, detail: str, key: str | None = None, names: list[str] | None = None):
+        super().__init__(path, detail, key)
+        self.globals = list(names or [])
 
 
 class StateMismatch(CheckpointError):
