@@ -57,5 +57,7 @@ def test_merge_refuses_bad_input_and_writes_nothing(tmp_path):
     bad.write_text(json.dumps({"schema": 99, "records": []}))
     out = tmp_path / "m"
     proc, _ = run_cli("report", "merge", str(a), str(bad), "-o", str(out))
-    assert proc.returncode == 2 and "schema 99" in proc.stderr and "bad.json" in proc.stderr
+    # a malformed input is a usage error (exit 4), one line naming the file and the field
+    assert proc.returncode == 4 and "schema 99" in proc.stderr and "bad.json" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()

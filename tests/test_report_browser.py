@@ -41,14 +41,20 @@ def test_report_renders_without_console_errors(report):
     assert 'class="plot"' in page.dom and "data:image/png;base64," in page.dom  # failure plots inlined
     assert re.search(r'id="shown">\d+ checks shown<', page.dom), "the filter script did not run"
     assert "faulty-std:cpu:float32" in page.dom and "numpy:cpu:float32" in page.dom
-    assert "conformance run --backend faulty-std:cpu" in page.dom  # repro command
+    assert re.search(r"conformance run --backend[= ]faulty-std:cpu", page.dom)  # repro command
     assert page.screenshot is not None and page.screenshot.stat().st_size > 10_000
+    assert re.search(r'<h1 class="banner complete"[^>]*>Conformance report: \d+ passed, \d+ failed', page.dom)
+    first_failure = re.search(r'<a class="cell" href="#(r-[^"]+)"', page.dom)
+    assert first_failure and f'id="{first_failure.group(1)}"' in page.dom  # a matrix cell links to its section
 
 
 def test_report_is_self_contained(report):
     out, _ = report
     html = (out / "index.html").read_text()
-    assert not re.search(r'(src|href)="https?://', html), "the report must not load anything from the network"
+    # nothing is loaded from the network; links to upstream reports (<a href>) are only followed when clicked
+    assert not re.search(r'src="https?://|<link[^>]+href="https?://|url\(\s*[\'"]?https?://', html), \
+        "the report must not load anything from the network"
+    assert all(a.startswith('<a class="ext" ') for a in re.findall(r'<a [^>]*href="https?://', html))
 
 
 def test_report_command_rerenders(report, tmp_path):
@@ -59,7 +65,7 @@ def test_report_command_rerenders(report, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     proc, _ = run_cli("report", str(bad))
-    assert proc.returncode == 2 and "not valid JSON" in proc.stderr
+    assert proc.returncode == 4 and "not valid JSON" in proc.stderr and str(bad) in proc.stderr
 
 
 def test_screenshot_path_is_under_reports():

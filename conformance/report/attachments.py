@@ -38,6 +38,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_NONFINITE = ("nan", "inf", "-inf")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _type_ok(annotation: str, value: Any) -> bool:
+    """Whether ``value`` (from JSON) fits a field annotated ``annotation`` (``list[float]``, ``int | None``, ...):
+    containers by their type only, a float also as an int or as the repr of a non-finite float, an int also as an
+    integral float."""
+    for alt in (a.strip() for a in annotation.split("|")):
+        base = alt.split("[", 1)[0]
+        if (base == "Any" or (base == "None" and value is None) or (base == "list" and isinstance(value, list))
+                or (base == "dict" and isinstance(value, dict)) or (base == "str" and isinstance(value, str))
+                or (base == "bool" and isinstance(value, bool))
+                or (base in ("int", "float") and isinstance(value, int) and not isinstance(value, bool))
+                or (base == "int" and isinstance(value, float) and value.is_integer())
+                or (base == "float" and (isinstance(value, float) or value in _NONFINITE))):
+            return True
+    return False
+
+
 class Attachment:
     """Base of every attachment kind: ``KIND`` and ``VERSION`` name the schema of :meth:`to_dict`."""
 
@@ -78,6 +102,10 @@ class Attachment:
             raise AttachmentError(f"{cls.KIND} version {cls.VERSION}: "
                                   + "; ".join(([f"unknown fields {unknown}"] if unknown else [])
                                               + ([f"missing fields {missing}"] if missing else [])))
+        mistyped = [f"{name} is {_show(value)}, not {known[name].type}" for name, value in body.items()
+                    if not _type_ok(str(known[name].type), value)]
+        if mistyped:
+            raise AttachmentError(f"{cls.KIND} version {cls.VERSION}: " + "; ".join(mistyped))
         return cls(**body)
 
     def bound_to(self, test: str, what: str = "") -> Attachment:

@@ -3,16 +3,22 @@
     conformance report [RESULTS] [-o DIR] [--mutation-score FILE]
     conformance report merge A.json B.json [...] -o DIR [--mutation-score FILE]
 
-The report is built from the results file(s) and the files named here only.
+The report is built from the results file(s) and the files named here only. A results file that is not valid JSON,
+of another schema or with a missing or bad field is one line on stderr naming the file and the field, and exit
+status 4 (a usage error, as for ``conformance run``); other errors (a missing file) go to the CLI's handler (2).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..harness.files import atomic_write
-from .load import load_mutation_score, load_results
+from .load import MalformedResults, load_mutation_score, load_results
+
+#: Exit status of ``conformance report`` for a malformed results file.
+EXIT_MALFORMED = 4
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -22,7 +28,8 @@ def _render(args: argparse.Namespace) -> int:
     mutation = load_mutation_score(Path(args.mutation_score)) if args.mutation_score else None
     out = Path(args.output) if args.output else Path(args.results).parent
     atomic_write(out / "index.html", render_html(results, mutation_score=mutation))
-    print(f"wrote {out / 'index.html'} ({len(results['records'])} records)")
+    status = "" if results["status"] == "complete" else f", {results['status'].upper()} run"
+    print(f"wrote {out / 'index.html'} ({len(results['records'])} records{status})")
     return 0
 
 
@@ -42,6 +49,14 @@ def register(sub) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    try:
+        return _dispatch_checked(args)
+    except MalformedResults as exc:
+        print(f"conformance report: error: {exc}", file=sys.stderr)
+        return EXIT_MALFORMED
+
+
+def _dispatch_checked(args: argparse.Namespace) -> int:
     if args.results and args.results[0] == "merge":
         from .merge import merge_cmd
 

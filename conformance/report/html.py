@@ -1,9 +1,13 @@
 """The HTML report: one self-contained file (inline styles, script and plots; no network) rendered
 with jinja2 from ``results.json`` data and the files named on the command line only.
 
+The first line (``<title>`` and the first heading) is the run's status and counts (:func:`headline`): an
+interrupted or empty run says so in a banner, and ``--strict`` violations are listed right below it.
 Sections: summary and design; backends; the matrix of checks (grouped by area) against
-backend:dtype with counts and a filter; every failure and known failure with its plots
-(ECDF vs expected CDF, QQ, histogram), moments, p-values, effect sizes, seed and repro;
+backend:dtype with counts and a filter, each failing cell a link to its failure section (``#r-…``, which links
+back to its row, ``#m-…``); every failure and known failure with its plots (ECDF vs expected CDF, QQ, histogram,
+and under each its difference from the reference with the band at the check's alpha), moments, p-values, effect
+sizes (failing verdict rows marked), seed and repro; http(s) URLs in messages and evidence are links;
 sections fed by the records' typed attachments (:mod:`conformance.report.attachments`:
 distribution plots, activation error maps, seed contracts, the cross-framework initializer
 table, model-init audits), with attachments it cannot read listed and explained; the mutation
@@ -12,14 +16,52 @@ score when one is given; the environment.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import Counter, defaultdict
 
 import jinja2
+from markupsafe import Markup, escape
 
 from .attachments import ActivationErrorMap, DistributionPlot, ModelInitAudit, SeedContract, Unreadable, of_record
+from .load import normalise
+
+#: http(s) URLs in free text (messages, evidence, known failures' upstream): made links; nothing else is.
+_URL = re.compile(r"\bhttps?://[^\s<>\"'`]+", re.IGNORECASE)
+_URL_TAIL = ".,;:!?)]}'\""
+
+
+def linkify(text: object) -> Markup:
+    """``text`` escaped for HTML, with every http(s) URL in it a link (``rel=noopener``, opened in a new tab).
+    Closing punctuation that ends a sentence is left out of the URL unless it is balanced inside it."""
+    s = "" if text is None else str(text)
+    out, pos = [], 0
+    for m in _URL.finditer(s):
+        url = m.group(0)
+        while url and url[-1] in _URL_TAIL and not (url[-1] == ")" and url.count("(") >= url.count(")")):
+            url = url[:-1]
+        if len(url) <= len("https://"):
+            continue
+        out.append(escape(s[pos:m.start()]))
+        out.append(Markup('<a class="ext" href="{0}" rel="noopener noreferrer" target="_blank">{0}</a>').format(url))
+        pos = m.start() + len(url)
+    out.append(escape(s[pos:]))
+    return Markup("").join(out)
+
+
+def fmt(value: object, spec: str = "%.3g") -> str:
+    """A number formatted with ``spec``; None as empty; anything else (``'nan'`` as stored) as written."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return spec % value
+    return str(value)
+
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("conformance.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+_ENV.filters["linkify"] = linkify
+_ENV.filters["fmt"] = fmt
 
 SYMBOL = {"passed": "✓", "failed": "✗", "skipped": "–", "xfailed": "K", "xpassed": "K✓", "error": "E"}
 PROBLEMS = ("failed", "error", "xfailed", "xpassed")
@@ -29,6 +71,42 @@ MAX_PLOTS = 200
 
 def column_of(record: dict) -> str:
     return f"{record['backend']}:{record['dtype']}" if record["dtype"] else record["backend"]
+
+
+def _slug(prefix: str, *parts: object) -> str:
+    """An HTML id for ``parts``: readable (letters, digits, ``-``, ``_``) and unique (a hash of the exact text)."""
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:60]
+    return f"{prefix}-{readable}-{hashlib.sha1(text.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
+
+
+def record_anchor(record: dict) -> str:
+    """The id of a record's failure section (``#r-…``); the matrix cell links to it."""
+    return _slug("r", record["id"], record["backend"], record["dtype"], record.get("machine"))
+
+
+def row_anchor(check_id: str) -> str:
+    """The id of a check's matrix row (``#m-…``); its failure sections link back to it."""
+    return _slug("m", check_id)
+
+
+def headline(results: dict) -> dict:
+    """The report's first line (title and first heading): the run's status and its counts, and the CSS class of the
+    banner (``complete``, ``interrupted``, ``empty``; ``strict`` when ``--strict`` found violations)."""
+    s, status = results["summary"], results["status"]
+    counts = f"{s['passed']} passed, {s['failed']} failed" + (f", {s['error']} errors" if s["error"] else "")
+    strict = results.get("strict") or {}
+    violations = strict.get("violations") or []
+    if status == "interrupted":
+        text, css = f"INTERRUPTED run — partial results: {counts}", "interrupted"
+    elif status == "empty":
+        text, css = f"EMPTY run — no check was run: {counts}", "empty"
+    else:
+        text, css = f"Conformance report: {counts}", "complete"
+    if strict.get("enabled") and violations:
+        text += f" — STRICT: {len(violations)} violation{'s' if len(violations) != 1 else ''}"
+        css = css if css != "complete" else "strict"
+    return {"text": text, "css": css, "status": status}
 
 
 def matrix(records: list[dict]) -> tuple[list[str], list[tuple[str, list[tuple[str, dict]]]], dict]:
@@ -45,33 +123,51 @@ def matrix(records: list[dict]) -> tuple[list[str], list[tuple[str, list[tuple[s
     return columns, sorted(areas.items()), counts
 
 
-def _figure(record: dict, atts: list) -> str | None:
-    """The distribution plots (ECDF, QQ, histogram) of the record's first ``distribution_plot`` attachment."""
-    for _, att in atts:
+def _sample_of(record: dict, test: str) -> tuple[int | None, float | None]:
+    """(n, alpha) of the verdict named ``test`` (the one a plot illustrates), else the record's n."""
+    for v in record["verdicts"]:
+        if v["test"] == test and isinstance(v.get("n"), int) and v["n"] > 0:
+            alpha = v.get("alpha")
+            return v["n"], alpha if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) else None
+    return (record["n"] or None), None
+
+
+def _figure(record: dict, atts: list) -> tuple[str | None, str]:
+    """The distribution plots (ECDF, QQ, histogram and their residuals) of the record's first ``distribution_plot``
+    attachment, or why it could not be drawn."""
+    for name, att in atts:
         if isinstance(att, DistributionPlot):
             from .plots import distribution_figure
 
-            return distribution_figure(att, f"{record['id']} on {record['backend']} {record['dtype'] or ''}")
-    return None
+            n, alpha = _sample_of(record, att.test)
+            try:
+                return distribution_figure(att, f"{record['id']} on {record['backend']} {record['dtype'] or ''}",
+                                           n=n, alpha=alpha), ""
+            except Exception as exc:  # noqa: BLE001 - a bad attachment costs its plot, never the report
+                return None, f"attachment {name!r} could not be drawn: {type(exc).__name__}: {exc}"
+    return None, ""
 
 
-def _error_maps(record: dict, atts: list) -> list[str]:
-    """One figure per ``activation_error_map`` attachment."""
-    out = []
-    for _, att in atts:
+def _error_maps(record: dict, atts: list) -> tuple[list[str], list[str]]:
+    """One figure per ``activation_error_map`` attachment, and why any could not be drawn."""
+    out, notes = [], []
+    for name, att in atts:
         if isinstance(att, ActivationErrorMap):
             from .plots import error_map_figure
 
-            out.append(error_map_figure(att.x, att.err, att.nan_x,
-                                        f"{record['id']} on {record['backend']} {record['dtype'] or ''}: {att.test}"))
-    return out
+            try:
+                title = f"{record['id']} on {record['backend']} {record['dtype'] or ''}".rstrip()
+                out.append(error_map_figure(att.x, att.err, att.nan_x, title + (f": {att.test}" if att.test else "")))
+            except Exception as exc:  # noqa: BLE001
+                notes.append(f"attachment {name!r} could not be drawn: {type(exc).__name__}: {exc}")
+    return out, notes
 
 
 def _moments(record: dict) -> list[dict]:
     rows = []
     for v in record["verdicts"]:
         for key in ("mean", "std"):
-            if key in v.get("observed", {}) and key in v.get("expected", {}):
+            if key in (v.get("observed") or {}) and key in (v.get("expected") or {}):
                 rows.append({"what": key, "observed": v["observed"][key], "expected": v["expected"][key],
                              "test": v["test"], "pvalue": v.get("pvalue")})
     return rows
@@ -84,6 +180,11 @@ def _contracts(records: list[dict], decoded: list[list]) -> list[dict]:
             for r, atts in zip(records, decoded, strict=True) for _, att in atts if isinstance(att, SeedContract)]
 
 
+#: The per-tensor fields of a model-init audit the report shows, with their defaults.
+_TENSOR = {"name": "", "kind": "", "status": "", "rule": "", "rule_where": "", "expected": {}, "observed": {},
+           "message": ""}
+
+
 def _audits(records: list[dict], decoded: list[list]) -> list[dict]:
     """Model-init audits attached by the model_init checks: per-tensor rows and a depth figure."""
     out = []
@@ -91,12 +192,22 @@ def _audits(records: list[dict], decoded: list[list]) -> list[dict]:
         for _, audit in atts:
             if not isinstance(audit, ModelInitAudit):
                 continue
-            figure = None
+            figure, note = None, ""
             if audit.depth:
                 from .plots import depth_figure
 
-                figure = depth_figure(audit.depth, f"{audit.spec} ({audit.device_init}) on {r['backend']}")
-            out.append({"record": r, "audit": audit, "figure": figure})
+                try:
+                    figure = depth_figure(audit.depth, f"{audit.spec} ({audit.device_init}) on {r['backend']}")
+                except Exception as exc:  # noqa: BLE001
+                    note = f"the depth figure could not be drawn: {type(exc).__name__}: {exc}"
+            counts = audit.counts if isinstance(audit.counts, dict) else {}
+            tensors = [{**_TENSOR, **t} for t in (audit.tensors if isinstance(audit.tensors, list) else [])
+                       if isinstance(t, dict)]
+            for t in tensors:
+                t["expected"] = t["expected"] if isinstance(t["expected"], dict) else {}
+                t["observed"] = t["observed"] if isinstance(t["observed"], dict) else {}
+            out.append({"record": r, "audit": audit, "counts": counts, "tensors": tensors, "figure": figure,
+                        "note": note})
     return out
 
 
@@ -115,21 +226,33 @@ def _without_capability(results: dict, capability: str) -> list[str]:
 def render_html(results: dict, named_table: list[dict] | None = None, mutation_score: dict | None = None) -> str:
     """The report of ``results`` (a loaded ``results.json``). ``named_table`` replaces the named-initializer
     rows built from the attachments; ``mutation_score`` (a loaded ``mutation_score.json``) adds its section.
-    Reads no file: everything shown comes from the arguments."""
+    Reads no file: everything shown comes from the arguments; a malformed ``results`` raises
+    :class:`~conformance.report.load.MalformedResults` naming the field."""
+    results = normalise(results)
     records = results["records"]
     decoded = [of_record(r) for r in records]
     columns, areas, counts = matrix(records)
-    problems = []
+    problems, anchors, used = [], {}, set()
     for i, (r, atts) in enumerate((rp, a) for rp, a in zip(records, decoded, strict=True)
                                   if rp["outcome"] in PROBLEMS):
-        problems.append({"record": r, "figure": _figure(r, atts) if i < MAX_PLOTS else None,
-                         "error_maps": _error_maps(r, atts) if i < MAX_PLOTS else [], "moments": _moments(r)})
+        figure, note = _figure(r, atts) if i < MAX_PLOTS else (None, "")
+        maps, map_notes = _error_maps(r, atts) if i < MAX_PLOTS else ([], [])
+        anchor = record_anchor(r)
+        while anchor in used:  # the same check, backend and dtype twice in one file
+            anchor += "-x"
+        anchors[id(r)] = anchor
+        used.add(anchor)
+        problems.append({"record": r, "anchor": anchor, "row": row_anchor(r["id"]), "figure": figure,
+                         "error_maps": maps, "plot_notes": ([note] if note else []) + map_notes,
+                         "moments": _moments(r)})
     if named_table is None:
         from .named_table import display, rows
 
         named_table = display(rows(records))
-    return _ENV.get_template("report.html.j2").render(
-        results=results, columns=columns, areas=areas, counts=counts, problems=problems, symbol=SYMBOL,
+    html = _ENV.get_template("report.html.j2").render(
+        results=results, headline=headline(results), columns=columns, areas=areas, counts=counts,
+        problems=problems, cell_anchor=lambda r: anchors.get(id(r)), row_anchor=row_anchor, symbol=SYMBOL,
         contracts=_contracts(records, decoded), named_table=named_table or [],
         named_not_run=_without_capability(results, "named_init"), audits=_audits(records, decoded),
         unreadable=_unreadable(records, decoded), mutation=mutation_score)
+    return html.encode("utf-8", "replace").decode("utf-8")  # lone surrogates from JSON escapes cannot be written

@@ -5,6 +5,10 @@ environment, backends, seed and creation time; every record gains ``machine`` (t
 Two records for the same (check id, backend, dtype) are a *duplicate* when outcome and p-value
 agree and a *conflict* otherwise; both are kept in ``merge.duplicates`` / ``merge.conflicts`` and
 the matrix shows the last one, marked. Nothing is written unless every input loads.
+
+Status: the merged ``status`` is ``interrupted`` when any input is (``interrupted`` then names the inputs and why),
+``empty`` when every input is, else ``complete`` (an input without ``status`` is ``complete``). ``strict``, when any
+input has it: ``enabled`` when any input's is, ``violations`` the inputs' lists concatenated in input order.
 """
 
 from __future__ import annotations
@@ -23,6 +27,40 @@ def _key(record: dict) -> tuple:
     return record["id"], record["backend"], record["dtype"]
 
 
+def _seeds(machines: list[dict]) -> list:
+    """The distinct master seeds of the inputs (a merged input's list of seeds counts each)."""
+    found = []
+    for m in machines:
+        for seed in m["seed"] if isinstance(m["seed"], list) else [m["seed"]]:
+            if seed is not None and seed not in found:
+                found.append(seed)
+    try:
+        return sorted(found)
+    except TypeError:  # seeds of mixed types: keep them, in a stable order
+        return sorted(found, key=repr)
+
+
+def merged_status(inputs: list[dict], labels: list[str]) -> tuple[str, str]:
+    """``(status, why)`` of several results: interrupted if any is, empty if all are, else complete."""
+    statuses = [res.get("status") or "complete" for res in inputs]
+    if "interrupted" in statuses:
+        why = "; ".join(f"{label}: {res.get('interrupted') or 'interrupted'}"
+                        for label, res, s in zip(labels, inputs, statuses, strict=True) if s == "interrupted")
+        return "interrupted", why
+    if statuses and all(s == "empty" for s in statuses):
+        return "empty", ""
+    return "complete", ""
+
+
+def merged_strict(inputs: list[dict]) -> dict | None:
+    """The inputs' ``strict`` entries combined (violations concatenated), or None when no input has one."""
+    given = [res["strict"] for res in inputs if isinstance(res.get("strict"), dict)]
+    if not given:
+        return None
+    return {"enabled": any(bool(s.get("enabled")) for s in given),
+            "violations": [v for s in given for v in s.get("violations") or []]}
+
+
 def merge_results(paths: list[Path]) -> dict:
     if len(paths) < 2:
         raise ValueError("report merge needs at least two results files")
@@ -31,7 +69,8 @@ def merge_results(paths: list[Path]) -> dict:
     for i, (path, res) in enumerate(loaded):
         label = f"{i + 1}:{path.parent.name or path.name}"
         machines.append({"label": label, "source": str(path), "environment": res.get("environment", {}),
-                         "backends": res.get("backends", {}), "seed": res.get("seed"), "created": res.get("created")})
+                         "backends": res.get("backends", {}), "seed": res.get("seed"), "created": res.get("created"),
+                         "status": res["status"]})
         for rec in res["records"]:
             rec = {**rec, "machine": label}
             key = _key(rec)
@@ -51,10 +90,13 @@ def merge_results(paths: list[Path]) -> dict:
         for spec, info in m["backends"].items():
             if spec not in backends or info.get("available"):
                 backends[spec] = {**info, "machine": m["label"]}
-    seeds = sorted({m["seed"] for m in machines if m["seed"] is not None})
+    seeds = _seeds(machines)
     first = loaded[0][1]
+    status, interrupted = merged_status([res for _, res in loaded], [m["label"] for m in machines])
     return {
-        "schema": SCHEMA, "suite_version": first.get("suite_version"), "seed": seeds[0] if len(seeds) == 1 else seeds,
+        "schema": SCHEMA, "status": status, "interrupted": interrupted,
+        **({"strict": strict} if (strict := merged_strict([res for _, res in loaded])) is not None else {}),
+        "suite_version": first.get("suite_version"), "seed": seeds[0] if len(seeds) == 1 else seeds,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "duration": 0,
         "environment": {f"machine {m['label']}": ", ".join(f"{k} {v}" for k, v in m["environment"].items())
                         for m in machines},
