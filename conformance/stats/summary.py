@@ -33,7 +33,12 @@ def plot_summary(x: np.ndarray, ref: Reference) -> dict:
         hi = lo + 1.0
     edges = np.linspace(lo, hi, BINS + 1)
     observed, _ = np.histogram(x, edges)
-    expected = np.diff(np.asarray(ref.cdf(edges), dtype=np.float64)) * x.size
+    if isinstance(ref, DiscreteReference):  # np.histogram counts [a, b) (the last bin [a, b]): a grid value on an
+        cum = np.asarray(ref.cdf(np.nextafter(edges, -np.inf)), dtype=np.float64)  # edge belongs to the bin above it
+        cum[-1] = ref.cdf(edges[-1])
+    else:
+        cum = np.asarray(ref.cdf(edges), dtype=np.float64)
+    expected = np.diff(cum) * x.size
     grid = np.linspace(lo, hi, CDF_POINTS)
     return {
         "probs": _round(PROBS), "sample_q": _round(np.quantile(x, PROBS)), "ref_q": _round(_ref_quantiles(ref, PROBS)),
