@@ -34,11 +34,15 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Mapping, Sequence
+import inspect
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .dtypes import NUMPY_DTYPES
 
 if TYPE_CHECKING:  # pragma: no cover
     from conformance.harness.checkpoints import ModelState
@@ -124,6 +128,20 @@ class SubprocessFailed(ConformanceError):
 
     The message names what ran, the exit status or timeout, and the tail of its stderr.
     """
+
+
+class AdapterOutputError(ConformanceError):
+    """An adapter method returned what its contract forbids: ``None``, a scalar, a list, a framework tensor, or an
+    array of the wrong shape or dtype (:func:`guard_outputs`). The check fails at once with this message, which
+    names the call, what came back and what was expected, e.g. ``"torch:cpu init('normal', shape=(1000, 1000),
+    dtype='float32') returned None; expected a numpy array of shape (1000, 1000) and dtype float32"``.
+    """
+
+    def __init__(self, message: str, *, spec: str = "", call: str = "", got: str = "",
+                 expected: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.spec, self.call, self.got = spec, call, got
+        self.expected: dict[str, Any] = dict(expected or {})
 
 
 @dataclass
@@ -461,14 +479,229 @@ class Provider(abc.ABC):
         """Build the adapter; only called after a successful probe."""
 
     def create(self, device: str) -> Backend:
-        """Return the (cached) adapter, or raise :class:`BackendUnavailable` with the reason."""
+        """Return the (cached) adapter, its outputs checked (:func:`guard_outputs`), or raise
+        :class:`BackendUnavailable` with the reason (a probe that raises, too: :func:`probe_safely`)."""
         if device not in self.devices:
             raise UnknownBackendError(
                 f"{self.framework} has no device {device!r}; known: {', '.join(self.devices)}"
             )
         if device not in self._cache:
-            availability = self.probe(device)
+            availability = probe_safely(self, device)
             if not availability.available:
                 raise BackendUnavailable(f"{self.framework}:{device} is unavailable: {availability.reason}")
-            self._cache[device] = self._create(device)
+            self._cache[device] = guard_outputs(self._create(device))
         return self._cache[device]
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"ValueError: first line of the message"`` (the type alone when the message is empty)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def probe_safely(provider: Provider, device: str) -> Availability:
+    """``provider.probe(device)``, which must never raise but might: an exception, or an answer that is not an
+    :class:`Availability`, makes the backend unavailable with that as the reason (``"probe() raised ValueError:
+    ..."``), so a run skips its checks instead of erroring on each."""
+    try:
+        availability = provider.probe(device)
+    except Exception as exc:  # noqa: BLE001 - a hostile probe must not take the run down
+        return Availability(False, f"probe() raised {describe_exception(exc)}")
+    if not isinstance(availability, Availability):
+        return Availability(False, f"probe() returned {describe_value(availability)}; expected an Availability")
+    return availability
+
+
+# -- what adapters hand back --------------------------------------------------------------------------------------
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def describe_value(value: Any) -> str:
+    """A short phrase naming what ``value`` is, for messages: ``None``, ``a float (0.5)``, ``a list of 3 items``,
+    ``an array of shape (10, 10) and dtype float64``, ``a torch.Tensor (not a numpy array) of shape (3,) ...``."""
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return f"a 0-d array (a scalar) of dtype {value.dtype}"
+        return f"an array of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, np.generic):
+        return f"a numpy scalar of dtype {value.dtype} ({_short(value.item())})"
+    if isinstance(value, (bool, int, float, complex, str, bytes)):
+        return f"{_article(type(value).__name__)} {type(value).__name__} ({_short(value)})"
+    if isinstance(value, Mapping):
+        keys = [str(k) for k in list(value)[:6]]
+        kind = type(value).__name__
+        return f"{_article(kind)} {kind} with keys {keys}" if keys else f"an empty {kind}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    kind = type(value).__qualname__ if type(value).__module__ == "builtins" else \
+        f"{type(value).__module__}.{type(value).__qualname__}"
+    text = f"{_article(kind)} {kind} (not a numpy array)"
+    try:
+        text += f" of shape {tuple(int(d) for d in value.shape)}"
+    except Exception:  # noqa: BLE001 - no usable shape
+        pass
+    if getattr(value, "dtype", None) is not None:
+        text += f" and dtype {value.dtype}"
+    return text
+
+
+#: The methods whose return values :func:`guard_outputs` checks, with their leading positional parameter names.
+GUARDED_METHODS: dict[str, tuple[str, ...]] = {
+    "init": ("scheme", "shape", "dtype"),
+    "sample": ("dist", "shape", "dtype"),
+    "named_init": ("name", "shape", "dtype"),
+    "dropout_mask": ("shape", "p", "dtype"),
+    "device_draws": ("shape",),
+    "module_params": ("module", "dtype"),
+}
+
+
+def _as_shape(shape: Any) -> tuple[int, ...] | None:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    try:
+        return tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        return None
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return repr(value)
+    if isinstance(value, (tuple, list)) and all(isinstance(v, (int, np.integer)) for v in value):
+        return repr(tuple(int(v) for v in value))
+    return f"<{type(value).__name__}>"
+
+
+def _numeric(dtype: np.dtype) -> bool:
+    return dtype.kind in "biuf" or dtype in NUMPY_DTYPES.values()
+
+
+def _array_ok(value: Any, shape: tuple[int, ...] | None, dtype: np.dtype | None) -> bool:
+    return (isinstance(value, np.ndarray) and (value.ndim > 0 if shape is None else value.shape == shape)
+            and (dtype is None or value.dtype == dtype))
+
+
+def _want(shape: tuple[int, ...] | None, dtype: np.dtype | None) -> str:
+    parts = ([f"shape {shape}"] if shape is not None else []) + ([f"dtype {dtype}"] if dtype is not None else [])
+    return "a numpy array" + (" of " + " and ".join(parts) if parts else "")
+
+
+def check_output(spec: str, method: str, args: tuple, kwargs: Mapping[str, Any], out: Any) -> AdapterOutputError | None:
+    """The error to raise when ``out``, returned by ``method(*args, **kwargs)`` of the adapter ``spec``, breaks the
+    contract of :data:`GUARDED_METHODS`; ``None`` when it is fine."""
+    names = GUARDED_METHODS[method]
+    bound = dict(zip(names, args, strict=False))
+    bound.update(kwargs)
+    shape = _as_shape(bound.get("shape")) if "shape" in names else None
+    dtype_name = bound.get("dtype")
+    dtype = NUMPY_DTYPES.get(dtype_name) if isinstance(dtype_name, str) else None
+    got = None
+    if method in ("init", "sample", "named_init", "dropout_mask"):
+        if method == "dropout_mask":
+            dtype = np.dtype(bool)
+        if _array_ok(out, shape, dtype):
+            return None
+        want = _want(shape, dtype)
+        kind = "numpy.ndarray"
+    else:
+        if method == "device_draws":
+            dtype = np.dtype(np.float32)
+            want = f"a non-empty dict of device name -> {_want(shape, dtype)}"
+            entry_ok = lambda v: _array_ok(v, shape, dtype)  # noqa: E731
+        else:
+            want = "a dict of parameter name -> a numpy array of numbers"
+            entry_ok = lambda v: isinstance(v, np.ndarray) and _numeric(v.dtype)  # noqa: E731
+        kind = "dict[str, numpy.ndarray]"
+        if isinstance(out, Mapping) and (out or method == "module_params"):
+            bad = next(((k, v) for k, v in out.items() if not isinstance(k, str) or not entry_ok(v)), None)
+            if bad is None:
+                return None
+            got = f"a dict whose entry {bad[0]!r} is {describe_value(bad[1])}"
+    # only now, on the way to an error, is the call described
+    bound = dict(zip(names, args, strict=False))
+    bound.update((f"arg{i}", a) for i, a in enumerate(args[len(names):], start=len(names)))
+    bound.update(kwargs)
+    shown = [_render(v) if i == 0 and k == names[0] != "shape" else f"{k}={_render(v)}"
+             for i, (k, v) in enumerate(bound.items())]
+    call = f"{method}({', '.join(shown)})"
+    got = got or describe_value(out)
+    expected = {"type": kind, "shape": shape, "dtype": None if dtype is None else str(dtype)}
+    return AdapterOutputError(f"{spec} {call} returned {got}; expected {want}", spec=spec, call=call, got=got,
+                              expected={k: v for k, v in expected.items() if v is not None})
+
+
+_observer: Callable[[], Callable[[AdapterOutputError], None] | None] | None = None
+
+
+def observe_output_errors(callback: Callable[[AdapterOutputError], None] | None) -> None:
+    """Install the one callback told of every :class:`AdapterOutputError` before it is raised (``None`` removes it).
+
+    The running check's context (:class:`conformance.context.CheckContext`) installs itself, records the error as a
+    failed verdict and raises its ``CheckFailed``, so ``results.json`` and the terminal name what came back. A bound
+    method is held weakly: once its context is gone, errors are raised as they are.
+    """
+    global _observer
+    if callback is None:
+        _observer = None
+    elif hasattr(callback, "__self__"):
+        _observer = weakref.WeakMethod(callback)
+    else:
+        _observer = lambda: callback  # noqa: E731
+
+
+def _guarded(adapter: Backend, name: str, own: Callable | None) -> Callable:
+    """``adapter.<name>`` checked: its own instance attribute ``own`` if it had one, else the class's method, looked
+    up at each call (so a method patched on the class later is the one called)."""
+
+    resolved: list = [None, None]  # (the class attribute, its static descriptor): looked up again when it changes
+
+    def method() -> Callable:
+        if own is not None:
+            return own
+        cls = type(adapter)
+        key = getattr(cls, name)
+        if resolved[0] is not key:
+            resolved[:] = [key, inspect.getattr_static(cls, name)]
+        static = resolved[1]
+        return static.__get__(adapter, cls) if hasattr(static, "__get__") else static
+
+    @functools.wraps(getattr(adapter, name))
+    def guarded(*args, **kwargs):
+        out = method()(*args, **kwargs)
+        error = check_output(adapter.spec, name, args, kwargs, out)
+        if error is None:
+            return out
+        callback = _observer() if _observer is not None else None
+        if callback is not None:
+            callback(error)  # records a failed verdict, and raises the check's own failure
+        raise error
+
+    return guarded
+
+
+def guard_outputs(adapter: Backend) -> Backend:
+    """Make ``adapter`` check, on every call, what its array-returning methods (:data:`GUARDED_METHODS`) hand back.
+
+    ``None``, a scalar, a list, a framework tensor or an array of the wrong shape or dtype raises
+    :class:`AdapterOutputError` at once, naming the call and what came back; otherwise a check could call the
+    method once per element until it has its million values. Only this instance is changed (its class, and so its
+    derived capabilities, are not); methods it does not implement are left alone. Idempotent; returns ``adapter``.
+    """
+    state = getattr(adapter, "__dict__", None)
+    if not isinstance(adapter, Backend) or state is None or state.get("_outputs_guarded"):
+        return adapter  # not a Backend (left to fail where it is used), or no instance dict (__slots__)
+    for name in GUARDED_METHODS:
+        if getattr(type(adapter), name, None) is getattr(Backend, name):
+            continue  # the base method raises UnsupportedOperation: nothing comes back
+        setattr(adapter, name, _guarded(adapter, name, state.get(name)))
+    adapter._outputs_guarded = True
+    return adapter

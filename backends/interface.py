@@ -49,7 +49,11 @@ Rules for every method
 * Shapes use the **canonical layout** of ``torch.nn.init``: weights are ``(out, in, *kernel)``; an adapter for
   another layout translates the requested shape and the returned array (:mod:`conformance.backends.layouts`).
 * Arrays come back as ``numpy.ndarray`` of the requested dtype; ``bfloat16`` as ``ml_dtypes.bfloat16``
-  (:data:`conformance.backends.dtypes.NUMPY_DTYPES`).
+  (:data:`conformance.backends.dtypes.NUMPY_DTYPES`). This is enforced on the adapters a run builds
+  (:func:`~conformance.backends.base.guard_outputs`): ``init``, ``sample``, ``named_init`` (the requested shape and
+  dtype), ``dropout_mask`` (bool), ``device_draws`` and ``module_params`` (dicts of arrays) that return ``None``, a
+  scalar, a list, a framework tensor or an array of the wrong shape or dtype fail the check at once with
+  :class:`AdapterOutputError`, whose message names the call and what came back.
 * What the framework cannot honour raises :class:`UnsupportedOperation` with a human reason: the check is then
   skipped with that reason, never passed. Bad arguments raise what the framework raises (``TypeError`` for an
   unknown parameter name, ``ValueError`` for a bad value).
@@ -93,6 +97,7 @@ from .base import (
     FLOAT_DTYPES,
     INIT_SCHEMES,
     MODULES,
+    AdapterOutputError,
     Availability,
     Backend,
     BackendUnavailable,
@@ -113,7 +118,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CAPABILITIES", "FLOAT_DTYPES", "INIT_PARAMETERS", "INIT_SCHEMES", "MODULES", "REQUIRED", "SAMPLE_PARAMETERS",
-    "Activations", "Availability", "Backend", "BackendUnavailable", "Capability", "Checkpoints", "ConformanceError",
+    "Activations", "AdapterOutputError", "Availability", "Backend", "BackendUnavailable", "Capability", "Checkpoints",
+    "ConformanceError",
     "Contract", "DeviceDraws", "Distributed", "Dropout", "Gains", "Generators", "Identity", "Initializers",
     "ModelSnapshot", "Models", "Modules", "NamedInitializers", "Processes", "Provider", "RNGState", "Resume",
     "Sampling", "Seeding", "SubprocessFailed", "UnknownBackendError", "UnsupportedOperation", "capabilities_of",

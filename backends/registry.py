@@ -13,9 +13,19 @@ import importlib
 import importlib.metadata
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from .base import Availability, Backend, BackendUnavailable, Provider, UnknownBackendError
+from .base import (
+    Availability,
+    Backend,
+    BackendUnavailable,
+    Provider,
+    UnknownBackendError,
+    describe_exception,
+    describe_value,
+    probe_safely,
+)
 
 ENTRY_POINT_GROUP = "conformance.backends"
 
@@ -25,13 +35,24 @@ _broken: dict[str, str] = {}
 
 @dataclass(frozen=True)
 class BackendInfo:
-    """One row of ``conformance backends``."""
+    """One row of ``conformance backends``.
+
+    ``status``: ``"available"``, ``"unavailable"`` (the probe says why) or ``"broken"`` (the probe said available
+    but building the adapter or asking its ``versions()`` raised; ``reason`` says what, and ``available`` is false).
+    ``versions`` are filled in by :func:`describe` with ``versions=True`` only.
+    """
 
     spec: str
     available: bool
     reason: str
     description: str
     extra: str
+    status: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", "available" if self.available else "unavailable")
 
 
 def register(provider: Provider) -> None:
@@ -53,11 +74,36 @@ def load_adapter_module(path: str) -> None:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - reported to the user
         raise UnknownBackendError(f"cannot import adapter module {module_name!r}: {exc!r}") from exc
-    obj = getattr(module, attr or "PROVIDERS", None)
-    if obj is None:
-        raise UnknownBackendError(f"adapter module {module_name!r} has no attribute {attr or 'PROVIDERS'!r}")
-    for provider in [obj] if isinstance(obj, Provider) else list(obj):
+    name = attr or "PROVIDERS"
+    if not hasattr(module, name):
+        raise UnknownBackendError(f"adapter module {module_name!r} has no attribute {name!r}")
+    for provider in _providers_of(module_name, name, getattr(module, name)):
         register(provider)
+
+
+def _providers_of(module_name: str, name: str, obj) -> list[Provider]:
+    """``obj`` (attribute ``name`` of an adapters module) as a list of providers, or :class:`UnknownBackendError`
+    with one line naming the module, the attribute, what it is and what it should be."""
+    should = ("should be a Provider instance or an iterable of them "
+              "(conformance.backends.base.Provider subclasses, e.g. PROVIDERS = [MyProvider(framework=..., "
+              "devices=(...))])")
+
+    def what(value) -> str:
+        return f"the class {value.__qualname__} (not an instance)" if isinstance(value, type) else describe_value(value)
+
+    if isinstance(obj, Provider):
+        return [obj]
+    if isinstance(obj, (str, bytes, Mapping)) or not isinstance(obj, Iterable):
+        raise UnknownBackendError(f"adapter module {module_name!r}: {name} is {what(obj)}; it {should}")
+    try:
+        items = list(obj)
+    except Exception as exc:  # noqa: BLE001 - reported to the user
+        raise UnknownBackendError(f"adapter module {module_name!r}: iterating {name} raised "
+                                  f"{describe_exception(exc)}; it {should}") from exc
+    for i, item in enumerate(items):
+        if not isinstance(item, Provider):
+            raise UnknownBackendError(f"adapter module {module_name!r}: {name}[{i}] is {what(item)}; {name} {should}")
+    return items
 
 
 def providers() -> dict[str, Provider]:
@@ -95,12 +141,11 @@ def parse_spec(spec: str) -> tuple[Provider, str]:
 
 
 def probe(spec: str) -> Availability:
-    """Availability of ``spec``; raises only for an unknown spec."""
+    """Availability of ``spec``; raises only for an unknown spec. A probe that raises (or answers something other
+    than an :class:`Availability`) makes it unavailable with that reason (``"probe() raised ValueError: ..."``),
+    the same reason :func:`resolve` then gives."""
     provider, device = parse_spec(spec)
-    try:
-        return provider.probe(device)
-    except Exception as exc:  # noqa: BLE001 - probe must not take the run down
-        return Availability(False, f"probe raised {exc!r}")
+    return probe_safely(provider, device)
 
 
 def resolve(spec: str) -> Backend:
@@ -114,14 +159,43 @@ def available_specs() -> list[str]:
     return [spec for spec in known_specs() if probe(spec).available]
 
 
-def describe() -> list[BackendInfo]:
-    """Every known spec with availability and reason, plus broken entry points."""
+def describe(versions: bool = False) -> list[BackendInfo]:
+    """Every known spec with availability and reason, plus broken entry points.
+
+    With ``versions``, every available backend is also built and asked for its ``versions()``; one whose
+    constructor or ``versions()`` raises is a ``"broken"`` row with the reason, and the other rows still come.
+    """
     rows = []
     for name, prov in sorted(providers().items()):
         for dev in prov.devices:
             spec = f"{name}:{dev}"
-            av = probe(spec)
-            rows.append(BackendInfo(spec, av.available, av.reason, prov.description, prov.extra))
+            av = probe_safely(prov, dev)
+            info = BackendInfo(spec, av.available, av.reason, prov.description, prov.extra)
+            if versions and av.available:
+                info = _with_versions(info, prov, dev)
+            rows.append(info)
     for name, why in sorted(_broken.items()):
         rows.append(BackendInfo(f"{name}:*", False, why, "", ""))
     return rows
+
+
+def _with_versions(info: BackendInfo, provider: Provider, device: str) -> BackendInfo:
+    """``info`` with the adapter's versions, or as a ``"broken"`` row saying which call raised what."""
+
+    def broken(reason: str) -> BackendInfo:
+        return BackendInfo(info.spec, False, reason, info.description, info.extra, status="broken")
+
+    try:
+        adapter = provider.create(device)
+    except BackendUnavailable as exc:  # the probe changed its mind
+        return BackendInfo(info.spec, False, str(exc), info.description, info.extra)
+    except Exception as exc:  # noqa: BLE001 - one broken adapter must not hide the other rows
+        return broken(f"constructor raised {describe_exception(exc)}")
+    try:
+        found = adapter.versions()
+    except Exception as exc:  # noqa: BLE001 - as above
+        return broken(f"versions() raised {describe_exception(exc)}")
+    if not isinstance(found, Mapping):
+        return broken(f"versions() returned {describe_value(found)}; expected a dict of name -> version")
+    return BackendInfo(info.spec, True, "", info.description, info.extra, versions={str(k): str(v)
+                                                                                   for k, v in found.items()})

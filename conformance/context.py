@@ -6,6 +6,13 @@ seed before the test body runs. Every verdict a check produces goes through
 all failing verdicts' messages and a repro command. Data for the report goes through
 :meth:`CheckContext.attach` as typed attachments (:mod:`conformance.report.attachments`); attachments
 a verdict carries (a distribution plot, an activation error map) are attached by ``expect``.
+
+What an adapter hands back is checked once, where it leaves the adapter
+(:func:`conformance.backends.base.guard_outputs`): ``None``, a scalar, a list or an array of the wrong shape or
+dtype fails the running check at once with the failed verdict ``adapter_output`` naming the call and what came
+back. :meth:`CheckContext.draw` and :meth:`CheckContext.moments` also refuse, at the first call, a sampler that
+returns anything but a non-empty numpy array of numbers (verdict ``sampler_output``), instead of calling it once per
+element until they have their million values.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .backends.base import AdapterOutputError, describe_value, observe_output_errors
 from .report.attachments import Attachment
 from .seeding import derive_seed
 from .stats import design
@@ -21,6 +29,9 @@ from .stats.moments import Moments
 from .stats.verdict import Verdict
 
 USER_PROPERTY = "conformance_verdicts"
+RULE_ADAPTER_OUTPUT = ("adapter methods return numpy.ndarray of the requested shape and dtype "
+                       "(conformance.backends.interface, 'Rules for every method')")
+RULE_SAMPLER_OUTPUT = "a sampler returns a non-empty numpy array of numbers on every call"
 ATTACHMENT_PROPERTY = "conformance_attachment"
 
 
@@ -46,22 +57,50 @@ class CheckContext:
         self.known_failure = None
         self._user_properties = user_properties if user_properties is not None else []
         self._attachment_names: set[str] = set()
+        # the newest context is the running check's: an adapter's bad output becomes its failed verdict
+        observe_output_errors(self._adapter_output_failed)
+
+    def _adapter_output_failed(self, error: AdapterOutputError) -> None:
+        """Record ``error`` (an adapter returned what its contract forbids) as a failed verdict and fail the check."""
+        self.expect(Verdict("adapter_output", False, str(error), observed={"call": error.call, "returned": error.got},
+                            expected={**error.expected, "rule": RULE_ADAPTER_OUTPUT}))
+
+    def _sampled(self, what: str, fn: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
+        """``fn``, refusing at once any output but a non-empty numpy array of numbers (a failed verdict)."""
+
+        def checked() -> np.ndarray:
+            part = fn()
+            if (isinstance(part, np.ndarray) and part.ndim > 0 and part.size
+                    and (part.dtype.kind in "biuf" or part.dtype.name == "bfloat16")):
+                return part
+            got = describe_value(part)
+            self.expect(Verdict("sampler_output", False,
+                                f"{self.spec} {what}: the sampler returned {got}; expected a non-empty numpy array of "
+                                "numbers (each call adds its elements to the sample)",
+                                observed={"returned": got}, expected={"type": "numpy.ndarray",
+                                                                      "rule": RULE_SAMPLER_OUTPUT}))
+            raise AssertionError("unreachable: expect() raises on a failed verdict")  # pragma: no cover
+
+        return checked
 
     def draw(self, fn: Callable[[], np.ndarray], n: int | None = None) -> np.ndarray:
-        """Call ``fn`` until at least ``n`` elements were drawn; return exactly ``n`` as a flat array."""
+        """Call ``fn`` until at least ``n`` elements were drawn; return exactly ``n`` as a flat array.
+
+        Anything but a non-empty numpy array of numbers from ``fn`` fails the check at the first call."""
         want = self.n if n is None else n
+        sampler = self._sampled("draw()", fn)
         parts, total = [], 0
         while total < want:
-            part = np.asarray(fn()).ravel()
-            if part.size == 0:
-                raise ValueError("draw(): the sampler returned no elements")
+            part = sampler().ravel()
             parts.append(part)
             total += part.size
         return np.concatenate(parts)[:want]
 
     def moments(self, fn: Callable[[], np.ndarray], n: int, centre: float) -> Moments:
-        """Stream ``n`` values of ``fn`` into :class:`Moments` about ``centre`` (one output held at a time)."""
-        return Moments.stream(fn, n, centre)
+        """Stream ``n`` values of ``fn`` into :class:`Moments` about ``centre`` (one output held at a time).
+
+        Anything but a non-empty numpy array of numbers from ``fn`` fails the check at the first call."""
+        return Moments.stream(self._sampled("moments()", fn), n, centre)
 
     def attach(self, attachment: Attachment, name: str | None = None) -> str:
         """Hand a typed attachment (:mod:`conformance.report.attachments`) to the report; never a verdict.
