@@ -3,7 +3,7 @@
     conformance   the conformance suite per framework extra (torch with the numpy reference, jax, mlx, candle),
                   then `merge`: one report of every backend present in reports/index.html
     tests         our own tests (statistics, plugin, CLI, faulty adapters, calibration)
-    lint          ruff
+    lint          ruff, and actionlint on .github/workflows (the reusable workflow users call)
     golden        conformance golden verify (golden files valid, fingerprints unchanged)
     report        re-render reports/index.html from reports/results.json and screenshot it in headless Chromium
     bench         pytest-benchmark, serial (xdist off)

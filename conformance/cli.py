@@ -7,8 +7,9 @@ Further subcommands live in their own modules (listed in :data:`COMMAND_MODULES`
 ``register(subparsers)`` which adds its parser and sets ``func(args) -> int`` as a default.
 
 Exit codes of ``run`` are pytest's: 0 every check passed (known failures allowed),
-1 at least one check failed, 2 interrupted, 3 internal error, 4 usage error (unknown
-backend, bad option), 5 nothing was collected.
+1 at least one check failed (or, with ``--strict``, a known failure now passes, a known-failures entry is stale or
+a requested backend is unavailable), 2 interrupted, 3 internal error, 4 usage error (unknown backend, bad option or
+input file; every subcommand exits 4 on a bad command line), 5 nothing was collected.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
     # caller's directory; --confcutdir stops it at the package
     out = ["-c", str(run_ini()), f"--rootdir={package.parent}", f"--confcutdir={package}", str(package / "suite"),
            "-p", "no:cacheprovider",
-           "-q" if args.quiet else "-ra", f"--conformance-seed={args.seed}", f"--report-dir={report_dir}",
+           "-q" if args.quiet else "-rN", f"--conformance-seed={args.seed}", f"--report-dir={report_dir}",
            f"--junitxml={Path(report_dir) / 'junit.xml'}"]
     out += [f"--backend={spec}" for spec in args.backend]
     out += [f"--adapters={module}" for module in args.adapters]
@@ -52,55 +53,112 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
         out.append(f"--numprocesses={args.workers}")
     if args.strict_tier:
         out.append("--strict-tier")
+    if args.strict:
+        out.append("--conformance-strict")
     if args.known_failures:
         out.append(f"--known-failures={Path(args.known_failures).resolve()}")
     return out + extra
 
 
+def workers(value: str | None) -> str | None:
+    """``-n``: ``auto``, ``logical`` or a whole number, capped at the CPUs this process may use (more workers than
+    CPUs only cost memory: each one imports every framework)."""
+    import os
+
+    if value is None or value in ("auto", "logical"):
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        raise UsageError(f"-n {value}: give a number of workers or 'auto'") from None
+    if n < 0:
+        raise UsageError(f"-n {value}: the number of workers cannot be negative")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n > cpus:
+        print(f"conformance run: -n {n} capped at {cpus}, the CPUs available here", file=sys.stderr)
+        n = cpus
+    return str(n)
+
+
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import os
+    import signal
 
     import pytest
 
+    from .harness.files import ReportDirError, prepare_report_dir
+
+    try:
+        args.workers = workers(args.workers)
+        prepare_report_dir(args.report_dir)
+    except (UsageError, ReportDirError) as exc:
+        print(f"conformance run: error: {exc}", file=sys.stderr)
+        return 4
+
+    def _terminate(signum, frame):  # a CI job cancelled or timed out: end like Ctrl-C, with an honest report
+        raise KeyboardInterrupt(f"signal {signum}")
+
     saved = os.environ.pop("PYTEST_ADDOPTS", None)  # the caller's pytest defaults do not apply to a conformance run
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         return int(pytest.main(pytest_args(args, extra)))
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if saved is not None:
             os.environ["PYTEST_ADDOPTS"] = saved
 
 
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def _backends(args: argparse.Namespace) -> int:
+    """Every adapter, one row each: available (with versions), unavailable or broken (with the reason). A backend
+    whose constructor or ``versions()`` raises is a ``broken`` row; the other rows still print."""
+    from dataclasses import asdict
+
     from conformance.backends import registry
 
     for module in args.adapters:
         registry.load_adapter_module(module)
-    rows = registry.describe()
+    rows = registry.describe(versions=True)
     if args.json:
-        print(json.dumps([vars(r) for r in rows], indent=1))
+        print(json.dumps([asdict(r) for r in rows], indent=1, default=str))
         return 0
     width = max((len(r.spec) for r in rows), default=10)
     for r in rows:
-        status = "available" if r.available else "unavailable"
-        line = f"{r.spec:<{width}}  {status:<11}"
-        if r.available:
-            from conformance.backends.registry import resolve
-
-            versions = resolve(r.spec).versions()
-            line += "  " + ", ".join(f"{k} {v}" for k, v in versions.items())
+        line = f"{r.spec:<{width}}  {r.status:<11}"
+        if r.status == "available":
+            line += "  " + ", ".join(f"{k} {v}" for k, v in r.versions.items())
         else:
             line += f"  {r.reason}"
-        print(line)
+        print(line.rstrip())
     return 0
 
 
+class UsageError(ValueError):
+    """A bad command line; ``main`` prints it in one line and exits 4."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the suite's exit code for a bad command line: 4 (2 means "interrupted" for ``run``)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's signature
+        self.print_usage(sys.stderr)
+        self.exit(4, f"{self.prog}: error: {message}\n")
+
+
 #: Modules that add subcommands through ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["conformance.report.cli", "conformance.goldens.cli", "conformance.audit.cli"]
+COMMAND_MODULES: list[str] = ["conformance.report.cli", "conformance.goldens.cli", "conformance.audit.cli",
+                              "conformance.checkpoints_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="conformance", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="conformance", description=__doc__.split("\n\n")[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the conformance suite and write reports",
                          description="Run the conformance suite on the given backends (default: every available one) "
@@ -116,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="import MODULE and register its backend providers")
     run.add_argument("--known-failures", default=None, metavar="FILE", help="known-failures TOML file")
     run.add_argument("--strict-tier", action="store_true", help="also run the stricter tier (limits at +-inf, ...)")
+    run.add_argument("--strict", action="store_true",
+                     help="for CI: exit 1 when a known failure now passes, a known-failures entry is stale, or a "
+                          "backend asked for with --backend is unavailable (a broken CUDA driver must not go green)")
     run.add_argument("-q", "--quiet", action="store_true", help="less output")
     bk = sub.add_parser("backends", help="list adapters, availability and versions")
     bk.add_argument("--json", action="store_true", help="machine-readable output")

@@ -17,10 +17,20 @@ Options (also settable through the ``conformance run`` CLI):
 ``--report-dir DIR``    write ``DIR/results.json`` and ``DIR/index.html``
 ``--adapters MODULE``   import ``MODULE[:ATTR]`` and register the providers it exposes
 ``--known-failures F``  a TOML file of expected failures (default: the suite's own)
+``--conformance-strict`` (``conformance run --strict``) exit 1 when a known failure now passes, a known-failures
+                        entry is stale, or a backend asked for with ``--backend`` is unavailable; known failures
+                        become strict xfails (``-o xfail_strict=True`` does the same for them alone)
+
+Honest results: ``results.json`` carries ``status`` (``complete``, ``interrupted``, ``empty``; see
+:mod:`conformance.results`), and the terminal summary and the report say it in their first line. A run that selects
+no check writes nothing: the previous results, report and junit file stay as they were (the ``--junitxml`` file of a
+run with ``--report-dir`` is written beside its final name and moved into place only when the run selected checks;
+an interrupted run's junit file gains an error case saying so). ``--report-dir`` is validated before anything runs.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import time
@@ -55,6 +65,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="import MODULE and register its backend providers (attribute PROVIDERS by default)")
     group.addoption("--known-failures", default=None, metavar="FILE",
                     help="TOML file of known failures (default: the suite's own known_failures.toml)")
+    group.addoption("--conformance-strict", action="store_true", default=False,
+                    help="exit 1 when a known failure now passes, a known-failures entry is stale, or a requested "
+                         "backend is unavailable (`conformance run --strict`)")
     group.addoption("--strict-tier", action="store_true", default=False,
                     help="also run the stricter tier (checks marked strict_tier, e.g. limits at +-inf); "
                          "reported separately from the hard requirements")
@@ -90,8 +103,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
         register()
     state["requested"] = list(config.getoption("backend") or [])
+    report_dir = config.getoption("report_dir")
+    if report_dir is not None and not hasattr(config, "workerinput"):
+        from .harness.files import ReportDirError, prepare_report_dir
+
+        try:
+            state["report_dir"] = prepare_report_dir(report_dir)
+        except ReportDirError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        _stage_junit(config, state)
     if state["requested"] or config.getoption("adapters"):
         activate(config)
+
+
+def _stage_junit(config: pytest.Config, state: dict) -> None:
+    """Point pytest's ``--junitxml`` at a staging file beside its final name (moved into place at the end of a run
+    that selected checks, see :func:`_finish_junit`), so a run that selects nothing leaves the old file as it was."""
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if not xmlpath:
+        return
+    final = Path(os.path.expanduser(xmlpath)).absolute()
+    staged = final.with_name(f".{final.name}.{os.getpid()}.partial")
+    config.option.xmlpath = str(staged)
+    state["junit"] = (final, staged)
 
 
 def _option(config: pytest.Config, name: str):
@@ -136,6 +170,7 @@ def activate(config: pytest.Config) -> dict:
         if not availability.available:
             state["unavailable"][spec] = availability.reason
     state["filtered"] = bool(config.getoption("keyword") or config.getoption("markexpr"))
+    state["strict"] = bool(_option(config, "conformance_strict"))
     state["seed"] = config.getoption("conformance_seed")
     if state["seed"] is None:
         state["seed"] = DEFAULT_MASTER_SEED
@@ -218,7 +253,18 @@ def check_id_of(item: pytest.Item) -> str:
 
 
 def repro_command(item: pytest.Item, spec: str, seed: int) -> str:
-    return (f"conformance run --backend {spec} --seed {seed} -k {shlex.quote(item.name)}")
+    """A command that reruns this one check as it ran here, ready to paste: the backend, the master seed, the
+    check's node name, and ``--adapters``, ``--known-failures`` and ``--strict-tier`` when the run used them."""
+    config = item.config
+    parts = ["conformance", "run", f"--backend={spec}", f"--seed={seed}"]
+    parts += [f"--adapters={module}" for module in config.getoption("adapters") or []]
+    known = config.getoption("known_failures")
+    if known:
+        parts.append(f"--known-failures={Path(known).absolute()}")
+    if config.getoption("strict_tier"):
+        parts.append("--strict-tier")
+    parts += ["-k", item.name]
+    return shlex.join(parts)
 
 
 @pytest.fixture
@@ -301,10 +347,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 "repro": repro_command(item, spec, state["seed"])}
         item.user_properties.append((META_PROPERTY, meta))
         entry = known.match(check, spec, dtype_name)
+        if entry is not None:
+            meta["known_failure"] = entry.describe()  # the whole evidence goes to the report, not the terminal
         if entry is not None and entry.tests:
             item.stash[_KNOWN] = entry  # decided at run time: only the listed verdicts may fail
         elif entry is not None:
-            item.add_marker(pytest.mark.xfail(reason=entry.describe(), strict=False))
+            # strict only when asked (--strict); otherwise the ini's xfail_strict decides
+            kwargs = {"strict": True} if state["strict"] else {}
+            item.add_marker(pytest.mark.xfail(reason=headline(entry), **kwargs))
+
+
+def headline(entry) -> str:
+    """A known failure in one short line for the terminal: the first sentence of its reason."""
+    first = " ".join(entry.reason.split()).split(". ")[0].rstrip(".")
+    return "known failure: " + (first if len(first) <= 100 else first[:97] + "...")
 
 
 def header_lines(config: pytest.Config) -> list[str]:
@@ -348,10 +404,44 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             reporter.write_line(line)
 
 
+ERROR_PROPERTY = "conformance_error"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Readable failures of conformance checks: a failed check's report is its verdict block (verdicts, seed, repro:
+    no traceback of our own frames); a check that raises one of our errors (a golden file, a checkpoint, an adapter
+    contract) shows the error's text; any other exception keeps its traceback, and its text is recorded."""
+    report = yield
+    if call.excinfo is None or not report.failed or not any(k == META_PROPERTY for k, _ in item.user_properties):
+        return report
+    exc = call.excinfo.value
+    from .context import CheckFailed
+
+    text = str(exc) if isinstance(exc, CheckFailed) else f"{type(exc).__name__}: {exc}".rstrip(": ")
+    report.user_properties.append((ERROR_PROPERTY, text))
+    if isinstance(exc, CheckFailed) or _is_ours(exc):
+        meta = next(v for k, v in item.user_properties if k == META_PROPERTY)
+        if not isinstance(exc, CheckFailed):
+            text = (f"{meta['check']} on {meta['backend']} {meta['dtype'] or ''}".rstrip()
+                    + f" ({report.when}): {text}\n  seed {meta['seed']}; repro: {meta['repro']}")
+        report.longrepr = text
+    return report
+
+
+def _is_ours(exc: BaseException) -> bool:
+    """Errors the suite raises with a message meant for people (golden files, checkpoints, adapter contracts)."""
+    return any(cls.__module__.startswith("conformance.") and cls.__name__.endswith(("Error", "Unavailable",
+                                                                                     "Corrupt", "Checkpoint"))
+               for cls in type(exc).__mro__ if cls not in (Exception, BaseException))
+
+
 def _outcome(report: pytest.TestReport) -> str | None:
     if report.when == "call":
         if hasattr(report, "wasxfail"):
             return "xfailed" if report.skipped else "xpassed"
+        if report.failed and str(report.longrepr).startswith("[XPASS(strict)]"):
+            return "xpassed"  # a known failure that passed under --strict or xfail_strict: failed the run, said so
         return report.outcome
     if report.skipped:
         return "xfailed" if hasattr(report, "wasxfail") else "skipped"
@@ -370,9 +460,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     verdicts = [v for k, vs in report.user_properties if k == USER_PROPERTY for v in vs]
     attachments = {name: data for k, d in report.user_properties if k == ATTACHMENT_PROPERTY
                    for name, data in d.items()}
+    error = next((v for k, v in report.user_properties if k == ERROR_PROPERTY), "")
+    known = meta.get("known_failure", "") if outcome in ("xfailed", "xpassed") else ""
     _COLLECTED.append({**meta, "nodeid": report.nodeid, "outcome": outcome, "when": report.when,
                        "duration": report.duration, "verdicts": verdicts, "longrepr": _short_repr(report),
-                       "known_failure": getattr(report, "wasxfail", "") or "", "attachments": attachments})
+                       "error": _scrub(error),
+                       "known_failure": known or getattr(report, "wasxfail", "") or "", "attachments": attachments})
 
 
 _COLLECTED: list[dict] = []
@@ -384,40 +477,144 @@ def _short_repr(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     text = getattr(report, "longreprtext", "") or str(report.longrepr or "")
-    # object reprs in tracebacks carry memory addresses: scrubbed so that two runs with one seed write equal files
-    return re.sub(r" at 0x[0-9a-fA-F]+>", " at 0x...>", text)[-4000:]
+    return _scrub(text)[-4000:]
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+def _scrub(text: str) -> str:
+    """Object reprs carry memory addresses: scrubbed so that two runs with one seed write equal files."""
+    return re.sub(r" at 0x[0-9a-fA-F]+>", " at 0x...>", text)
+
+
+def run_status(session: pytest.Session, exitstatus: int) -> tuple[str, str]:
+    """``(status, why)`` of a finished run: ``empty`` when no check was selected, ``interrupted`` when it stopped
+    early (Ctrl-C or SIGTERM, ``-x``/``--maxfail``, errors during collection), else ``complete``."""
+    stopped = session.shouldfail or session.shouldstop
+    if int(exitstatus) == int(pytest.ExitCode.INTERRUPTED) or stopped:
+        why = stopped if isinstance(stopped, str) else "Ctrl-C, SIGINT or SIGTERM"
+        return "interrupted", why
+    if not _COLLECTED:
+        return "empty", "no check was selected"
+    return "complete", ""
+
+
+def _is_conformance_run(config: pytest.Config) -> bool:
     state = _state(config)
-    if not state["checks"] and not _COLLECTED and not state["requested"]:
-        return  # not a conformance run: stay silent
+    return bool(state["checks"] or _COLLECTED or state["requested"])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Build the results (once, on the controller), write them unless the run was empty, and apply ``--strict``."""
+    config = session.config
+    state = _state(config)
+    if hasattr(config, "workerinput") or not _is_conformance_run(config):
+        _finish_junit(config, state, "none")
+        return
     from .results import build_results
-    from .stats import design
 
     _specs(config)
-    results = build_results(_COLLECTED, state, config)
+    status, why = run_status(session, exitstatus)
+    results = build_results(_COLLECTED, state, config, status=status, interrupted=why)
     state["results"] = results
+    state["written"] = []
+    if status != "empty" and state.get("report_dir") is not None:
+        from .results_files import write_results
+
+        state["written"] = write_results(results, state["report_dir"])
+    _finish_junit(config, state, status, results)
+    if state["strict"] and results["strict"]["violations"] and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _finish_junit(config: pytest.Config, state: dict, status: str, results: dict | None = None) -> None:
+    """Move the staged junit file into place (marked when the run was interrupted or broke ``--strict``), or drop it
+    when the run selected nothing, so the previous file stays."""
+    staged_pair = state.pop("junit", None)
+    if staged_pair is None:
+        return
+    final, staged = staged_pair
+    if not staged.exists():
+        return
+    if status == "empty":
+        staged.unlink()
+        xml = _junit_plugin(config)
+        if xml is not None and hasattr(xml, "logfile"):  # its "generated xml file" line says what happened
+            xml.logfile = f"none: no check was selected, {final} left as it was"
+        return
+    if status == "none":  # not a conformance run: pytest's file, untouched
+        os.replace(staged, final)
+    else:
+        from .harness.junit import mark_junit
+
+        notes = []
+        if status == "interrupted":
+            notes.append(("interrupted", f"run interrupted: {results['interrupted']}; the results are partial"))
+        if results["strict"]["enabled"]:
+            notes += [("strict", v) for v in results["strict"]["violations"]]
+        mark_junit(staged, final, status, notes)
+    xml = _junit_plugin(config)
+    if xml is not None and hasattr(xml, "logfile"):
+        xml.logfile = str(final)  # "generated xml file: ..." names the file that exists
+
+
+def _junit_plugin(config: pytest.Config):
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pytest moved it: the summary line names the staging file, nothing else changes
+        return None
+    return config.stash.get(xml_key, None)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config):
+    """The conformance summary, after pytest's own sections (it wraps them): status first, counts, the failing
+    checks (one line and a repro each; their blocks are above), known failures counted, ``--strict`` violations."""
+    result = yield
+    state = _state(config)
+    results = state.get("results")
+    if results is None:
+        return result
+    from .stats import design
+
     tr = terminalreporter
-    tr.section("conformance summary")
     s = results["summary"]
-    tr.write_line(f"checks: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
-                  f"{s['xfailed']} known failures, {s['xpassed']} known failures now passing, {s['error']} errors")
+    counts = (f"{s['passed']} passed, {s['failed']} failed, {s['error']} errors, {s['skipped']} skipped, "
+              f"{s['xfailed']} known failures, {s['xpassed']} known failures now passing")
+    status = results["status"]
+    if status == "interrupted":
+        title, colour = f"conformance: INTERRUPTED - partial results ({results['interrupted']}): {counts}", "red"
+    elif status == "empty":
+        title, colour = "conformance: EMPTY - no check was selected; previous reports left as they were", "yellow"
+    else:
+        bad = s["failed"] + s["error"] or (state["strict"] and results["strict"]["violations"])
+        title, colour = f"conformance: {'FAILED' if bad else 'PASSED'} - complete run: {counts}", \
+            "red" if bad else "green"
+    tr.section("conformance summary")
+    tr.write_line(title, **{colour: True, "bold": True})
     tr.write_line(f"statistical tests: {s['statistical_tests']} at alpha {design.ALPHA:g} each -> family-wise "
                   f"false-alarm bound {s['fwer_bound']:.2g} (designed {design.FWER:g})")
     if s["statistical_tests"] > design.TEST_BUDGET:
         tr.write_line(f"WARNING: {s['statistical_tests']} tests exceed the budget of {design.TEST_BUDGET}", red=True)
     for spec, reason in state["unavailable"].items():
         tr.write_line(f"backend {spec} SKIPPED: {reason}", yellow=True)
+    if s["xfailed"]:
+        tr.write_line(f"{s['xfailed']} known failures (expected; their evidence is in the report and "
+                      f"{Path(state['known'].source).name})")
     for stale in results.get("stale_known_failures", []):
-        tr.write_line(f"known-failure entry matched nothing or now passes: {stale}", yellow=True)
+        tr.write_line(f"stale known-failure entry: {stale}", yellow=True)
     for rec in results["records"]:
         if rec["outcome"] in ("failed", "error"):
-            tr.write_line(f"FAILED {rec['id']} [{rec['backend']} {rec['dtype'] or ''}] {rec['message']}", red=True)
+            tr.write_line(f"FAILED {rec['id']} [{rec['backend']} {rec['dtype'] or ''}] {rec['message']}".replace(
+                " ]", "]"), red=True)
             tr.write_line(f"    repro: {rec['repro']}")
-    report_dir = config.getoption("report_dir")
-    if report_dir:
-        from .results import write_results
-
-        paths = write_results(results, Path(report_dir))
-        tr.write_line("reports: " + ", ".join(str(p) for p in paths))
+    strict = results["strict"]
+    if strict["enabled"]:
+        for line in strict["violations"]:
+            tr.write_line(f"STRICT: {line}", red=True)
+        tr.write_line(f"--strict: {len(strict['violations'])} violations" if strict["violations"]
+                      else "--strict: no violations", red=bool(strict["violations"]))
+    elif strict["violations"]:
+        tr.write_line(f"({len(strict['violations'])} findings would fail --strict)", yellow=True)
+    if state.get("written"):
+        tr.write_line("reports: " + ", ".join(str(p) for p in state["written"]))
+    return result

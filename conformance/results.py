@@ -1,26 +1,32 @@
 """Machine-readable results: ``results.json`` (schema :data:`SCHEMA`) built from collected
-test reports, written atomically, plus the HTML report beside it.
+test reports (written, with the HTML report beside it, by :mod:`conformance.results_files`).
 
 Record fields: ``id, backend, dtype, outcome`` (passed/failed/skipped/xfailed/xpassed/error),
 ``pvalue`` (smallest of the check's statistical tests), ``statistic`` and ``effect`` (of the
 decisive test: the first failing one, else the one with the smallest p-value), ``n``, ``seed``,
 ``repro``, ``message``, ``nodeid``, ``duration`` and every ``verdicts`` entry.
+
+Top level: ``status`` is ``"complete"`` (every selected check ran), ``"interrupted"`` (the run stopped early: Ctrl-C,
+SIGINT/SIGTERM, ``-x``/``--maxfail``, a collection error; the records are partial and ``interrupted`` says why) or
+``"empty"`` (no check was selected: such results are never written, so the previous report stays). ``strict`` is
+``{"enabled": bool, "violations": [str]}``: what ``--strict`` turns into a failure (known failures that now pass,
+stale entries, requested backends that are unavailable). A file without ``status`` predates the field and reads as
+``"complete"``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
 from pathlib import Path
 
 from . import __version__
-from .harness.files import atomic_write
 from .stats import design
 
 SCHEMA = 1
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+STATUSES = ("complete", "interrupted", "empty")
 
 
 def _decisive(verdicts: list[dict]) -> dict | None:
@@ -39,6 +45,8 @@ def make_record(raw: dict) -> dict:
         message = f"{len(verdicts)} tests passed" + (f"; smallest p={min(pvalues):.3g}" if pvalues else "")
     elif raw["outcome"] in ("failed", "xfailed") and decisive is not None and not decisive["passed"]:
         message = f"[{decisive['test']}] {decisive['message']}"
+    elif raw.get("error"):
+        message = raw["error"].strip().splitlines()[0]
     else:
         message = raw["longrepr"].strip().splitlines()[-1] if raw["longrepr"].strip() else raw["outcome"]
     return {
@@ -72,8 +80,26 @@ def environment() -> dict:
             "cpu": cpu_model(), "cpu_count": os.cpu_count()}
 
 
-def build_results(collected: list[dict], state: dict, config=None) -> dict:
+def strict_violations(records: list[dict], stale: list[str], requested: list[str], unavailable: dict) -> list[str]:
+    """What ``--strict`` fails a run for: known failures that now pass (``xpassed``), stale known-failure entries, and
+    backends asked for with ``--backend`` that cannot run here."""
+    out = [f"known failure now passes: {r['id']} on {r['backend']} {r['dtype'] or ''}".rstrip()
+           + "; narrow or remove its known-failures entry" for r in records if r["outcome"] == "xpassed"]
+    out += [f"stale known-failure entry: {s}" for s in stale]
+    out += [f"requested backend {spec} is unavailable: {unavailable[spec]}" for spec in dict.fromkeys(requested)
+            if spec in unavailable]
+    return out
+
+
+def build_results(collected: list[dict], state: dict, config=None, status: str = "complete",
+                  interrupted: str = "") -> dict:
+    """The results of a run from the plugin's collected reports and state (``specs``, ``unavailable``, ``seed``,
+    ``started``, ``known``, ``requested``, ``strict``); ``status`` is one of :data:`STATUSES` and ``interrupted`` says
+    why a run stopped early."""
     from conformance.backends import registry
+
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
 
     records = [make_record(r) for r in collected]
     records.sort(key=lambda r: (r["id"], r["backend"], r["dtype"] or ""))
@@ -93,8 +119,14 @@ def build_results(collected: list[dict], state: dict, config=None) -> dict:
             backends[spec] = {"available": False, "reason": str(exc)}
     for spec, reason in state["unavailable"].items():
         backends.setdefault(spec, {"available": False, "reason": reason})
+    stale = state["known"].stale(collected, state["specs"], state.get("filtered", False) or status != "complete") \
+        if "known" in state else []
+    violations = strict_violations(records, stale, state.get("requested", []), state["unavailable"])
     return {
         "schema": SCHEMA,
+        "status": status,
+        "interrupted": interrupted,
+        "strict": {"enabled": bool(state.get("strict")), "violations": violations},
         "suite_version": __version__,
         "seed": state["seed"],
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -103,19 +135,6 @@ def build_results(collected: list[dict], state: dict, config=None) -> dict:
         "design": design.summary(),
         "backends": backends,
         "summary": {**counts, "total": len(records), "statistical_tests": n_stat, "fwer_bound": n_stat * design.ALPHA},
-        "stale_known_failures": state["known"].stale(collected, state["specs"], state.get("filtered", False))
-        if "known" in state else [],
+        "stale_known_failures": stale,
         "records": records,
     }
-
-
-def write_results(results: dict, report_dir: Path) -> list[Path]:
-    """Write ``results.json`` and ``index.html`` into ``report_dir``; return their paths (the report right after a
-    run has no mutation score: ``conformance report --mutation-score FILE`` adds it)."""
-    from .report.html import render_html
-
-    json_path = report_dir / "results.json"
-    html_path = report_dir / "index.html"
-    atomic_write(json_path, json.dumps(results, indent=1, sort_keys=False, allow_nan=False))
-    atomic_write(html_path, render_html(results))
-    return [json_path, html_path]

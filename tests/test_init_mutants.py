@@ -51,7 +51,7 @@ def test_mutant_is_caught_by_named_check(mutant_run, backend, check, dtype, test
     (rec,) = records(results, check, backend, dtype)
     assert rec["outcome"] == "failed", rec
     assert test in failed_tests(rec), (test, rec["message"])
-    assert rec["repro"].startswith("conformance run --backend " + backend)
+    assert rec["repro"].startswith("conformance run --backend=" + backend)
 
 
 def test_reference_passes_the_same_selection(mutant_run):

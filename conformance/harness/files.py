@@ -65,3 +65,31 @@ def atomic_write(path: str | os.PathLike, data: bytes | bytearray | memoryview |
         raise
     _fsync_dir(path.parent)
     return path
+
+
+class ReportDirError(ValueError):
+    """A report directory that cannot be used; the message names it and what to do."""
+
+
+def prepare_report_dir(path: str | os.PathLike) -> Path:
+    """Validate a report directory before a run: not empty, not a file, creatable and writable. Creates it (and its
+    parents) and returns its absolute path; raises :class:`ReportDirError` with a one-line reason otherwise."""
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise ReportDirError("--report-dir is empty; give a directory, e.g. --report-dir reports")
+    directory = Path(os.path.expanduser(text)).absolute()
+    for parent in [directory, *directory.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == directory else f"lies under {parent}, which is a file"
+                raise ReportDirError(f"--report-dir {text}: {what}; give a directory")
+            break
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ReportDirError(f"--report-dir {text}: cannot write there ({exc.strerror or exc}); "
+                             "give a writable directory") from None
+    return directory
