@@ -47,14 +47,13 @@ included their backend, and the non-sporadic entries whose matching checks all p
 
 from __future__ import annotations
 
-import functools
 import importlib.resources
 import re
-import subprocess
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .harness.host import host_cpu_flags, parse_cpuinfo  # noqa: F401 - parse_cpuinfo is part of this module's API
 
 #: The suite's own known-failures file, package data read through importlib.resources.
 DEFAULT_PATH = Path(str(importlib.resources.files("conformance").joinpath("known_failures.toml")))
@@ -72,32 +71,6 @@ class KnownFailuresError(ValueError):
 def _matches(patterns: str | tuple[str, ...], text: str) -> bool:
     pats = [patterns] if isinstance(patterns, str) else patterns
     return any(re.fullmatch(".*".join(map(re.escape, p.split("*"))), text) for p in pats)
-
-
-def parse_cpuinfo(text: str) -> frozenset[str] | None:
-    """The flags every processor of a Linux ``/proc/cpuinfo`` lists (``flags`` on x86, ``Features`` on ARM)."""
-    per_cpu = [frozenset(value.lower().split()) for key, sep, value in (line.partition(":") for line in
-                                                                        text.splitlines())
-               if sep and key.strip() in ("flags", "Features")]
-    return frozenset.intersection(*per_cpu) if per_cpu else None
-
-
-@functools.lru_cache(maxsize=1)
-def host_cpu_flags() -> frozenset[str] | None:
-    """The CPU flags of this machine (lower case), or None where they cannot be read (see the module docstring)."""
-    if sys.platform.startswith("linux"):
-        try:
-            return parse_cpuinfo(Path("/proc/cpuinfo").read_text())
-        except OSError:
-            return None
-    if sys.platform == "darwin":
-        try:
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"],
-                                 capture_output=True, text=True, timeout=5, check=False).stdout
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return frozenset(out.lower().replace(".", "_").split()) or None
-    return None
 
 
 @dataclass(frozen=True)
@@ -129,6 +102,11 @@ class Entry:
     def matches(self, check: str, backend: str, dtype: str | None) -> bool:
         return (_matches(self.check, check) and _matches(self.backend, backend) and _matches(self.dtype, dtype or "")
                 and self.applies())
+
+    def headline(self) -> str:
+        """The entry in one short line for the terminal: the first sentence of its reason."""
+        first = " ".join(self.reason.split()).split(". ")[0].rstrip(".")
+        return "known failure: " + (first if len(first) <= 100 else first[:97] + "...")
 
     def describe(self) -> str:
         text = self.reason

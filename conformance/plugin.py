@@ -354,13 +354,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif entry is not None:
             # strict only when asked (--strict); otherwise the ini's xfail_strict decides
             kwargs = {"strict": True} if state["strict"] else {}
-            item.add_marker(pytest.mark.xfail(reason=headline(entry), **kwargs))
-
-
-def headline(entry) -> str:
-    """A known failure in one short line for the terminal: the first sentence of its reason."""
-    first = " ".join(entry.reason.split()).split(". ")[0].rstrip(".")
-    return "known failure: " + (first if len(first) <= 100 else first[:97] + "...")
+            item.add_marker(pytest.mark.xfail(reason=entry.headline(), **kwargs))
 
 
 def header_lines(config: pytest.Config) -> list[str]:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 import platform
 import time
-from pathlib import Path
 
 from . import __version__
+from .harness.host import cpu_model
 from .stats import design
 
 SCHEMA = 1
@@ -62,17 +62,6 @@ def make_record(raw: dict) -> dict:
         "known_failure": raw.get("known_failure", ""),
         "attachments": raw.get("attachments", {}),
     }
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment() -> dict:
