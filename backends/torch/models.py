@@ -473,7 +473,11 @@ def _default_dtype(dtype):
 
 
 def run_init(model, init: str, device_init: str) -> str:
-    """Call the model's init function as ``init`` says (see :meth:`Backend.build_model`); return what ran."""
+    """Call the model's init function as ``init`` says (see :meth:`Backend.build_model`); return what ran.
+
+    ``init``: ``auto`` (``init_weights`` if the model has it, else ``reset_parameters`` after a meta build, else
+    nothing), ``none``, ``reset_parameters`` (every module's), any other method name of the model, or a
+    ``package.module:callable`` called with the model (a library's own init function)."""
     torch = _torch()
     if init == "auto":
         if callable(getattr(model, "init_weights", None)):
@@ -482,6 +486,13 @@ def run_init(model, init: str, device_init: str) -> str:
             init = "reset_parameters" if device_init == "meta" else "none"
     if init == "none":
         return "none"
+    if ":" in init:  # the library's own init function, called with the model (e.g. LitGPT's initialize_weights)
+        from conformance.audit.factory import resolve
+
+        fn = resolve(init)
+        with torch.no_grad():
+            fn(model)
+        return init
     with torch.no_grad():
         if init == "reset_parameters":
             for m in model.modules():

@@ -119,6 +119,8 @@ class AuditReport:
     config: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    spec_kind: str = "code"  # "code" (what the library's code does) | "intent" (what it says it intends)
+    spec_sources: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -151,7 +153,8 @@ class AuditReport:
 
     def to_dict(self) -> dict:
         return _clean({
-            "spec": self.spec, "spec_origin": self.spec_origin, "factory": self.factory, "backend": self.backend,
+            "spec": self.spec, "spec_origin": self.spec_origin, "spec_kind": self.spec_kind,
+            "spec_sources": self.spec_sources, "factory": self.factory, "backend": self.backend,
             "device_init": self.device_init, "init_method": self.init_method, "dtype": self.dtype, "seed": self.seed,
             "alpha": self.alpha, "passed": self.passed, "config": self.config, "timings": self.timings,
             "notes": self.notes, "failures": self.failures(),
@@ -703,7 +706,9 @@ def _audit_snapshot(snapshot, spec, reference, *, alpha, factory, backend, seed)
     t0 = time.perf_counter()
     spec = S.load(spec)
     defaults = None
-    if snapshot.framework_defaults:
+    # an intent spec is judged against what the library says, not against a skipped init: "matches the framework
+    # default instead" would misname an init that ran and chose that value
+    if snapshot.framework_defaults and spec.kind == "code":
         try:
             defaults = S.load(snapshot.framework_defaults)
         except S.SpecError:
@@ -743,22 +748,24 @@ def _audit_snapshot(snapshot, spec, reference, *, alpha, factory, backend, seed)
                      f"be seen on them: {', '.join(same[:6])}" + (" ..." if len(same) > 6 else ""))
     report = AuditReport(spec.name, spec.origin, factory, backend, snapshot.device_init, snapshot.init_method,
                          snapshot.dtype, seed, alpha, list(results.values()), depth, model_checks,
-                         config=dict(snapshot.config), notes=notes)
+                         config=dict(snapshot.config), notes=notes, spec_kind=spec.kind,
+                         spec_sources=list(spec.sources))
     report.timings["audit_s"] = time.perf_counter() - t0
     return report
 
 
-def audit(factory, spec: S.InitSpec | str, *, backend: str = "torch:cpu", device_init: str = "eager",
-          init: str = "auto", config: dict | None = None, seed: int | None = 0, dtype: str = "float32",
-          alpha: float = design.ALPHA, adapter=None) -> AuditReport:
-    """Build ``factory(**config)`` on ``backend`` and audit it against ``spec`` (a built-in name, a TOML path or an
-    :class:`InitSpec`). ``factory``: a callable, ``"package.module:callable"`` or an already built model."""
+def build_snapshots(factory, *, backend: str = "torch:cpu", device_init: str = "eager", init: str = "auto",
+                    config: dict | None = None, seed: int | None = 0, dtype: str = "float32", adapter=None):
+    """Build ``factory(**config)`` on ``backend`` as ``device_init`` says, and a fresh eager build without init (the
+    reference whose buffers and ties a correct build has; ``None`` when it cannot be built).
+
+    Returns ``(snapshot, reference, timings, backend_spec)``. A factory that raises is a :class:`FactoryError` naming
+    the factory, the backend, the mode and the cause."""
     from conformance.backends import registry
     from conformance.backends.base import UnsupportedOperation
 
     from .factory import FactoryError, name_of, resolve
 
-    spec_obj = S.load(spec)
     label = name_of(factory)
     fn = resolve(factory) if isinstance(factory, str) else factory
     b = adapter if adapter is not None else registry.resolve(backend)
@@ -773,7 +780,7 @@ def audit(factory, spec: S.InitSpec | str, *, backend: str = "torch:cpu", device
         raise
     except Exception as exc:  # noqa: BLE001 - name the factory and the cause
         raise FactoryError(f"factory {label!r} failed on {b.spec} ({device_init} init, config {config}): "
-                           f"{type(exc).__name__}: {exc}") from exc
+                           f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}") from exc
     t1 = time.perf_counter()
     reference = None
     if callable(fn) and snap.device_init != "given":
@@ -782,8 +789,27 @@ def audit(factory, spec: S.InitSpec | str, *, backend: str = "torch:cpu", device
         except Exception:  # noqa: BLE001 - no reference: buffers and ties are then only checked against the spec
             reference = None
     t2 = time.perf_counter()
-    report = audit_snapshot(snap, spec_obj, reference, alpha=alpha, factory=label, backend=b.spec, seed=seed)
-    report.timings.update(build_s=t1 - t0, reference_s=t2 - t1)
+    return snap, reference, {"build_s": t1 - t0, "reference_s": t2 - t1}, b.spec
+
+
+def audit(factory, spec: S.InitSpec | str, *, backend: str = "torch:cpu", device_init: str = "eager",
+          init: str = "auto", config: dict | None = None, seed: int | None = 0, dtype: str = "float32",
+          alpha: float = design.ALPHA, adapter=None) -> AuditReport:
+    """Build ``factory(**config)`` on ``backend`` and audit it against ``spec`` (a built-in name, a TOML path or an
+    :class:`InitSpec`). ``factory``: a callable, ``"package.module:callable"`` or an already built model."""
+    from .factory import name_of
+
+    spec_obj = S.load(spec)
+    snap, reference, timings, where = build_snapshots(factory, backend=backend, device_init=device_init, init=init,
+                                                      config=config, seed=seed, dtype=dtype, adapter=adapter)
+    return judge(snap, reference, spec_obj, timings, alpha=alpha, factory=name_of(factory), backend=where, seed=seed)
+
+
+def judge(snap, reference, spec: S.InitSpec | str, timings: dict, *, alpha: float = design.ALPHA, factory: str = "",
+          backend: str = "", seed: int | None = None) -> AuditReport:
+    """:func:`audit_snapshot` plus the build timings and the note on a missing reference."""
+    report = audit_snapshot(snap, spec, reference, alpha=alpha, factory=factory, backend=backend, seed=seed)
+    report.timings.update(timings)
     if reference is None:
         report.notes.append("no freshly built reference: buffers were only checked for poison and non-finite values")
     return report

@@ -94,7 +94,11 @@ MAX_DOTS = 16
 #: Longest pattern or regular expression accepted (characters).
 MAX_PATTERN = 1000
 #: Keys of the ``[spec]`` table and of a ``[[tie]]``.
-SPEC_KEYS = ("name", "description", "sources")
+SPEC_KEYS = ("name", "description", "sources", "kind", "code")
+#: What a spec describes: what a library's code does, or what the library says it intends (docstring, paper,
+#: config field). An ``intent`` spec names its ``code`` counterpart; a model that passes the code spec and fails
+#: the intent spec is a finding about the library.
+SPEC_KINDS = ("code", "intent")
 TIE_KEYS = ("names",)
 
 
@@ -251,6 +255,8 @@ class InitSpec:
     layer_regex: str = LAYER_REGEX
     origin: str = "<python>"
     variable_lines: dict[str, int] = field(default_factory=dict)
+    kind: str = "code"  # "code" | "intent" (see SPEC_KINDS)
+    code: str | None = None  # an intent spec: the name of its code spec
 
     @classmethod
     def make(cls, name: str, rules: Sequence[Rule | Mapping], *, variables: Mapping[str, str | float] | None = None,
@@ -492,6 +498,17 @@ def loads(text: str, origin: str = "<string>") -> InitSpec:
             raise SpecError(f"{at}: [spec] {key} must be a{' non-empty' if key == 'name' else ''} string, "
                             f"got {_show(value)}; quote it")
     name = meta.get("name") or Path(origin).stem
+    kind = meta.get("kind", "code")
+    if kind not in SPEC_KINDS:
+        raise SpecError(f"{_at(origin, lines.key('spec', None, 'kind'))}: [spec] kind must be one of "
+                        f"{', '.join(SPEC_KINDS)}, got {_show(kind)}; 'code' describes what the code does, 'intent' "
+                        "what its docstring, paper or config says")
+    if kind == "intent" and not meta.get("code"):
+        raise SpecError(f"{_at(origin, lines.key('spec', None, 'kind'))}: an intent spec names the spec of the "
+                        "code it is the intent of: add code = \"NAME\" to [spec]")
+    if kind == "code" and "code" in meta:
+        raise SpecError(f"{_at(origin, lines.key('spec', None, 'code'))}: [spec] code names the code spec of an "
+                        "intent spec; add kind = \"intent\" or remove it")
 
     # [[rule]]
     raw_rules = data.get("rule")
@@ -584,7 +601,8 @@ def loads(text: str, origin: str = "<string>") -> InitSpec:
         raise SpecError(f"{top('layer_regex')}: 'layer_regex' must be a regular expression (string), "
                         f"got {_show(layer_regex)}; put it before the first [table]")
     _check_pattern(layer_regex, f"{top('layer_regex')}: layer_regex", regex=True, groups=1)
-    return InitSpec(name=name, rules=rules, description=meta.get("description", ""),
+    return InitSpec(name=name, rules=rules, description=meta.get("description", ""), kind=kind,
+                    code=meta.get("code"),
                     sources=list(meta.get("sources", [])), defaults=defaults, variables=variables, tied=tied,
                     ignore=ignore, layer_regex=layer_regex, origin=origin, variable_lines=var_lines)
 
