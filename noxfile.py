@@ -13,6 +13,10 @@
     wheel         build the wheel, check it holds the golden data and one import package, install it into a fresh
                   virtual environment outside the checkout, run a smoke selection and `conformance golden verify`
                   there, and show that an unrelated pytest project sees nothing of the plugin
+    realworld     the real-library model zoo (transformers, LitGPT, torchtitan, OLMo, timm), one environment per
+                  library group, at the pinned releases (ci/zoo/pinned/), `-- --latest` the newest, `-- --older`
+                  the older releases users still pin (ci/zoo/older/) -> reports/realworld/, README findings table
+    realworld_smoke  a smoke selection of the zoo for CI (transformers and LitGPT factories, the spec-free scan)
 """
 
 from __future__ import annotations
@@ -177,3 +181,67 @@ def power(session: nox.Session) -> None:
     _install(session)
     session.run("python", "tools/power.py", "--readme", "README.md", "--docs-png", "docs/power.png",
                 *session.posargs)
+
+
+#: Library groups of the model zoo: each installs into its own environment because the libraries' own pins conflict
+#: (LitGPT 0.5.13 wants huggingface-hub < 1.4, transformers 5 wants >= 1.0). group -> (extra, libraries audited).
+ZOO_GROUPS = {
+    "hf": ("zoo-hf", ["transformers"]),
+    "litgpt": ("zoo-litgpt", ["litgpt"]),
+    "torchtitan": ("zoo-torchtitan", ["torchtitan"]),
+    "olmo": ("zoo-olmo", ["ai2-olmo"]),
+    "olmo-core": ("zoo-olmo-core", ["ai2-olmo-core"]),  # ai2-olmo 0.6 pins ai2-olmo-core 0.1: its own environment
+    "timm": ("zoo-timm", ["timm"]),
+}
+
+
+def _zoo_release(session: nox.Session) -> tuple[str, list[str]]:
+    """(pinned | latest | older, the other positional arguments) from `-- --latest` / `-- --older`."""
+    chosen = [a.removeprefix("--") for a in session.posargs if a in ("--pinned", "--latest", "--older")]
+    if len(chosen) > 1:
+        session.error("give one of --pinned, --latest, --older")
+    rest = [a for a in session.posargs if a not in ("--pinned", "--latest", "--older")]
+    return (chosen[0] if chosen else "pinned"), rest
+
+
+def _zoo_constraints(session: nox.Session, group: str, release: str) -> list[str]:
+    """pip -c options: torch (CPU 2.13.0; timm: 2.14.1 with torchvision, see ci/zoo/README.md) and the release set."""
+    import pathlib
+
+    torch = "ci/zoo/torch-timm.txt" if group == "timm" else "constraints-cpu.txt"
+    out = ["-c", torch]
+    if release != "latest":
+        pins = pathlib.Path(f"ci/zoo/{release}/{group}.txt")
+        if not pins.is_file():
+            session.skip(f"no {release} release set for {group}: {pins} does not exist")
+        out += ["-c", str(pins)]
+    return out
+
+
+@nox.session(python="3.11")
+@nox.parametrize("group", list(ZOO_GROUPS))
+def realworld(session: nox.Session, group: str) -> None:
+    """Audit one library group's zoo factories at the pinned releases (`-- --latest`: the newest; `-- --older`: the
+    older ones users still pin), write reports/realworld/runs/<group>-<release>.json, merge every run present into
+    reports/realworld/{results.json,index.html} and regenerate the README's findings table. Nothing is downloaded at
+    run time (HF_HUB_OFFLINE=1); everything runs on the CPU."""
+    release, rest = _zoo_release(session)
+    extra, libraries = ZOO_GROUPS[group]
+    cons = _zoo_constraints(session, group, release)
+    session.install(*cons, "-e", f".[{extra}]")
+    if release == "latest":
+        session.install(*cons, "--upgrade", *libraries)
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
+    lib_args = [a for lib in libraries for a in ("--library", lib)]
+    session.run("conformance", "realworld", *lib_args, "--label", f"{group}-{release}", "--readme", "README.md",
+                *rest, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+
+
+@nox.session(python="3.11")
+def realworld_smoke(session: nox.Session) -> None:
+    """CI's smoke selection of the zoo: transformers and LitGPT at the smoke pins (ci/zoo/smoke.txt, one environment),
+    their zoo tests and the spec-free Hugging Face scan's tests."""
+    session.install("-c", "constraints-cpu.txt", "-c", "ci/zoo/smoke.txt", "-e", ".[zoo-hf,zoo-litgpt,dev]")
+    session.run("pytest", "-q", "-n", "2", "-p", "no:randomly", "tests/test_zoo_hf.py", "tests/test_zoo_litgpt.py",
+                "tests/test_hf_scan.py", "tests/test_zoo_realworld.py", *session.posargs,
+                env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})

@@ -1,0 +1,262 @@
+"""Findings across real-library runs: merge run files, classify every failure, render the findings table.
+
+A *run file* (written by :mod:`conformance.audit.zoo.realworld`) holds one environment's verdicts: the installed
+library versions and, per zoo factory, its status and the failing tensors of each audit (code and intent spec, per
+build mode). :func:`merge` combines run files (pinned, latest, older releases) into ``results.json``;
+:func:`findings` turns them into rows, one per (library, model, parameter role, spec kind), with the versions where
+it fails and where it passes, so a change between releases shows as a regression with its version range.
+
+Reviewed knowledge lives in ``findings.toml`` beside this module: each ``[[finding]]`` says a failure was confirmed
+in the upstream code (``confirmed``: a link to the file and line at a commit), optionally with an upstream issue or
+PR (``issue``) and a note. A failure that no entry matches is ``UNREVIEWED``: someone must read the upstream code
+and either confirm it there or fix the spec.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+
+#: Schema of run files and of the merged results.json.
+SCHEMA = 1
+#: Keys of a [[finding]] in findings.toml.
+FINDING_KEYS = ("factory", "parameter", "kind", "confirmed", "issue", "note", "versions")
+
+
+class FindingsError(ValueError):
+    """A malformed findings.toml or run file (the message names the file, the entry and what to do)."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """One reviewed finding of findings.toml."""
+
+    factory: str
+    parameter: str
+    kind: str
+    confirmed: str
+    issue: str = ""
+    note: str = ""
+    versions: str = ""
+
+    def matches(self, factory: str, parameter: str, kind: str) -> bool:
+        """``parameter`` holds one glob, or several separated by `` | ``."""
+        return (fnmatch.fnmatchcase(factory, self.factory) and self.kind == kind
+                and any(fnmatch.fnmatchcase(parameter, p.strip()) for p in self.parameter.split(" | ")))
+
+
+def load_known(text: str | None = None, origin: str = "findings.toml") -> list[Known]:
+    """The reviewed findings (the packaged findings.toml unless ``text`` is given)."""
+    if text is None:
+        text = resources.files(__package__).joinpath("findings.toml").read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FindingsError(f"{origin}: not valid TOML ({exc}); fix the file") from None
+    out = []
+    for i, raw in enumerate(data.get("finding", []), 1):
+        if not isinstance(raw, dict):
+            raise FindingsError(f"{origin}: [[finding]] #{i} must be a table")
+        unknown = sorted(set(raw) - set(FINDING_KEYS))
+        if unknown:
+            raise FindingsError(f"{origin}: [[finding]] #{i}: unknown key(s) {', '.join(unknown)}; known: "
+                                f"{', '.join(FINDING_KEYS)}")
+        for key in ("factory", "parameter", "kind", "confirmed"):
+            if not isinstance(raw.get(key), str) or not raw[key]:
+                raise FindingsError(f"{origin}: [[finding]] #{i} needs {key} = \"...\" (a non-empty string)")
+        if raw["kind"] not in ("code", "intent", "scan"):
+            raise FindingsError(f"{origin}: [[finding]] #{i}: kind must be code, intent or scan, got "
+                                f"{raw['kind']!r}")
+        if not raw["confirmed"].startswith("https://"):
+            raise FindingsError(f"{origin}: [[finding]] #{i}: confirmed must be a link to the upstream code "
+                                "(https://github.com/OWNER/REPO/blob/COMMIT/PATH#L...)")
+        out.append(Known(**{k: str(raw.get(k, "")) for k in FINDING_KEYS}))
+    return out
+
+
+def role(name: str) -> str:
+    """A parameter name with its layer indices replaced by ``*`` (``h.3.mlp.proj.weight`` -> ``h.*.mlp...``)."""
+    return re.sub(r"(?<=\.)\d+(?=\.)|^\d+(?=\.)", "*", name)
+
+
+@dataclass
+class Row:
+    """One line of the findings table."""
+
+    library: str
+    model: str
+    parameter: str
+    kind: str  # "code" | "intent": the kind of the spec that fails; "scan": a spec-free Hugging Face check
+    expected: str
+    observed: str
+    evidence: str
+    modes: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)  # versions
+    passing: set[str] = field(default_factory=set)
+    upstream: str = ""
+    known: Known | None = None
+
+    @property
+    def verdict(self) -> str:
+        what = {"intent": "finding: the code differs from its stated intent",
+                "code": "deviation from the code spec", "scan": "spec-free check fails"}[self.kind]
+        if self.passing:
+            passing, failing = sorted_versions(self.passing), sorted_versions(self.failing)
+            ranges = f"passes at {', '.join(passing)}, fails at {', '.join(failing)}"
+            if sorted_versions([passing[-1], failing[0]])[0] == passing[-1]:
+                what = f"regression: {ranges}"
+            elif sorted_versions([failing[-1], passing[0]])[0] == failing[-1]:
+                what = f"{what}, fixed in a later release: {ranges}"
+            else:
+                what = f"{what}, changes between releases: {ranges}"
+        if self.known is None:
+            return f"UNREVIEWED {what}"
+        return f"{what} (confirmed in upstream code)"
+
+    @property
+    def link(self) -> str:
+        if self.known is None:
+            return self.upstream
+        return self.known.issue or self.known.confirmed
+
+
+def _version_key(v: str):
+    return [int(p) if p.isdigit() else p for p in re.split(r"[.+-]", v)]
+
+
+def sorted_versions(versions) -> list[str]:
+    return sorted(versions, key=lambda v: [(0, p) if isinstance(p, int) else (1, p) for p in _version_key(v)])
+
+
+def _describe_tensor(t: dict) -> tuple[str, str, str]:
+    exp = t.get("expected", "")
+    obs = t.get("observed", "")
+    return exp, obs, t.get("evidence", "")
+
+
+def findings(runs: list[dict], known: list[Known] | None = None) -> list[Row]:
+    """Rows from run files: every failing tensor role and model-wide check, with the versions it fails and passes."""
+    known = load_known() if known is None else known
+    rows: dict[tuple, Row] = {}
+    for run in runs:
+        for entry in run.get("entries", []):
+            if entry.get("status") in ("unavailable", "error") or not entry.get("version"):
+                continue
+            version = entry["version"]
+            for rep in entry.get("reports", []):
+                kind = rep["spec_kind"]
+                code_failing = _code_failing(entry, rep["device_init"])
+                for t in rep.get("failing", []):
+                    r = role(t["name"])
+                    if kind == "intent" and r in code_failing:
+                        continue  # the code spec already fails there: that row says it
+                    key = (entry["library"], entry["name"], r, kind)
+                    exp, obs, ev = _describe_tensor(t)
+                    row = rows.setdefault(key, Row(entry["library"], entry["name"], r, kind, exp, obs, ev,
+                                                   upstream=entry.get("upstream", "")))
+                    row.modes.add(rep["device_init"])
+                    row.failing.add(version)
+                for m in rep.get("model_failures", []):
+                    if m["test"] == "depth_profile" and rep.get("failing"):
+                        continue  # the failing tensors of that rule are rows already
+                    what = f"(model) {m['test']}"
+                    key = (entry["library"], entry["name"], what, kind)
+                    row = rows.setdefault(key, Row(entry["library"], entry["name"], what, kind, "",
+                                                   m["message"], "", upstream=entry.get("upstream", "")))
+                    row.modes.add(rep["device_init"])
+                    row.failing.add(version)
+        scan = run.get("hf_scan") or {}
+        for f in scan.get("findings", []):
+            params = sorted({role(n) for n in f["names"]}) or ["(model)"]
+            key = ("transformers", f"hf-scan/{f['family']}", f"check {f['check']}", "scan", tuple(params))
+            row = rows.setdefault(key, Row("transformers", f"hf-scan/{f['family']}", " + ".join(params), "scan",
+                                           f"check {f['check']}: {f['title']}", f["message"], "",
+                                           upstream="https://github.com/huggingface/transformers"))
+            row.modes.add(f["path"])
+            row.failing.add(scan.get("transformers") or "?")
+    # versions where the same factory (or scanned family) ran and the row did not fail
+    for run in runs:
+        ran = {e["name"]: e["version"] for e in run.get("entries", [])
+               if e.get("status") not in ("unavailable", "error") and e.get("version")}
+        scan = run.get("hf_scan") or {}
+        ran.update({f"hf-scan/{fam}": scan.get("transformers") or "?" for fam in scan.get("covered_families", [])})
+        for row in rows.values():
+            version = ran.get(row.model)
+            if version is not None and version not in row.failing:
+                row.passing.add(version)
+    out = list(rows.values())
+    for row in out:
+        row.known = next((k for k in known if k.matches(row.model, row.parameter, row.kind)), None)
+    out.sort(key=lambda r: (r.library, r.model, r.kind, r.parameter))
+    return out
+
+
+def _code_failing(entry: dict, mode: str) -> set[str]:
+    out = set()
+    for rep in entry.get("reports", []):
+        if rep["spec_kind"] == "code" and rep["device_init"] == mode:
+            out |= {role(t["name"]) for t in rep.get("failing", [])}
+    return out
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _links(row: Row) -> str:
+    if row.known is None:
+        return f"[repo]({row.upstream})" if row.upstream else ""
+    out = f"[code]({row.known.confirmed})"
+    return out + (f" [issue]({row.known.issue})" if row.known.issue else "")
+
+
+def _p(evidence: str) -> str:
+    return evidence.replace("p = 0 ", "p < 1e-300 ")
+
+
+def markdown(rows: list[Row], runs: list[dict], max_parameters: int = 4) -> str:
+    """The README's findings table: rows that share library, model, spec kind, review, versions and modes are one line
+    (the parameters listed, the first one's numbers shown); results.json and index.html keep one row per parameter."""
+    seen: dict[str, set[str]] = {}
+    for run in runs:
+        for entry in run.get("entries", []):
+            if entry.get("version") and entry.get("status") not in ("unavailable",):
+                seen.setdefault(entry["library"], set()).add(entry["version"])
+    lines = ["Measured at: " + "; ".join(f"{lib} {', '.join(sorted_versions(v))}" for lib, v in sorted(seen.items()))
+             + " (torch " + ", ".join(sorted({r.get('torch', '?') for r in runs})) + ").", ""]
+    if not rows:
+        return "\n".join(lines + ["No findings: every factory matched its code and intent specs."])
+    groups: dict[tuple, list[Row]] = {}
+    for r in rows:
+        key = (r.library, r.model, r.kind, id(r.known), tuple(sorted(r.failing)), tuple(sorted(r.passing)),
+               tuple(sorted(r.modes)))
+        groups.setdefault(key, []).append(r)
+    lines += ["| library | failing at | model | parameters | expected | observed (first parameter) | verdict "
+              "| upstream |", "|---|---|---|---|---|---|---|---|"]
+    for group in groups.values():
+        r = group[0]
+        names = [f"`{g.parameter}`" for g in group]
+        params = ", ".join(names[:max_parameters]) + (f" and {len(names) - max_parameters} more"
+                                                     if len(names) > max_parameters else "")
+        observed = r.observed + (f"; {_p(r.evidence)}" if r.evidence else "")
+        lines.append("| " + " | ".join(_cell(c) for c in (
+            r.library, ", ".join(sorted_versions(r.failing)), f"{r.model} ({'+'.join(sorted(r.modes))})", params,
+            r.expected, observed, r.verdict)) + f" | {_links(r)} |")
+    return "\n".join(lines)
+
+
+#: The README block the table replaces (both markers must be present).
+BEGIN, END = "<!-- realworld-findings:begin -->", "<!-- realworld-findings:end -->"
+
+
+def replace_block(text: str, table: str) -> str:
+    """``text`` with the block between :data:`BEGIN` and :data:`END` replaced by ``table``."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise FindingsError(f"the README must hold exactly one {BEGIN} ... {END} block (in that order) for the "
+                            "findings table; add the two markers where the table goes")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
