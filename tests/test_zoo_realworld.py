@@ -205,3 +205,40 @@ def test_cli_realworld_writes_runs_results_html_and_readme(tmp_path, capsys, mon
     (tmp_path / "rw" / "runs" / "bad.json").write_text("{")
     code, _, err = _cli(capsys, "realworld", "--merge-only", "--out", str(tmp_path / "rw"))
     assert code == 4 and "bad.json: not a readable run file" in err
+
+
+def _scan_run(version: str, families: dict[str, str]) -> dict:
+    return {"schema": 1, "kind": "conformance-realworld-run", "label": version, "torch": "2.13.0", "entries": [],
+            "hf_scan": {"transformers": version, "covered_families": ["a", "b", "c"], "findings": [
+                {"family": fam, "check": check, "title": "t", "path": "meta", "names": ["x.0.w"], "message": "m"}
+                for fam, check in families.items()]}}
+
+
+def test_one_confirmed_cause_over_many_models_is_one_line_limited_by_version_and_check():
+    runs = [_scan_run("4.1", {"a": "b", "b": "b", "c": "a"}), _scan_run("5.0", {})]
+    known = F.load_known('[[finding]]\nfactory = "hf-scan/*"\nparameter = "*"\nkind = "scan"\ncheck = "b | e"\n'
+                         'versions = "4.*"\nconfirmed = "https://github.com/o/t/blob/v4.1/m.py#L1"\n')
+    rows = F.findings(runs, known=known)
+    by_model = {r.model: r for r in rows}
+    assert by_model["hf-scan/a"].known is not None and by_model["hf-scan/c"].known is None  # check a: not this cause
+    assert by_model["hf-scan/a"].passing == {"5.0"}
+    table = F.markdown(rows, runs)
+    assert "| transformers | 4.1 | 2 models: hf-scan/a, hf-scan/b (meta) |" in table
+    assert "UNREVIEWED" in table  # hf-scan/c stays on its own line, unconfirmed
+    known5 = F.load_known('[[finding]]\nfactory = "hf-scan/*"\nparameter = "*"\nkind = "scan"\nversions = "5.*"\n'
+                          'confirmed = "https://x"\n')
+    assert all(r.known is None for r in F.findings(runs, known=known5))
+
+
+def test_cli_realworld_is_red_only_for_unreviewed_code_failures(tmp_path, capsys, monkeypatch):
+    faulty = dataclasses.replace(OURS, name="faulty", build="tests.faulty.models:residual_scaling_missing",
+                                 device_init=("meta",))
+    monkeypatch.setattr(zoo, "catalogue", lambda: [faulty])
+    out_dir = str(tmp_path / "rw")
+    code, out, _ = _cli(capsys, "realworld", "--out", out_dir, "--no-hf-scan")
+    assert code == 1 and "UNREVIEWED faulty transformer.h.*.attn.c_proj.weight" in out
+    confirmed = F.load_known('[[finding]]\nfactory = "faulty"\nparameter = "*"\nkind = "code"\n'
+                             'confirmed = "https://github.com/o/r/blob/abc/m.py#L1"\n')
+    monkeypatch.setattr(F, "load_known", lambda: confirmed)
+    code, out, _ = _cli(capsys, "realworld", "--out", out_dir, "--no-hf-scan")
+    assert code == 0 and "UNREVIEWED" not in out

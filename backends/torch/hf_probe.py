@@ -501,13 +501,16 @@ def expected_ties(model) -> tuple[dict[str, str], bool | None, list[str]]:
     text = cfg.get_text_config() if cfg is not None and hasattr(cfg, "get_text_config") else cfg
     tie = getattr(text, "tie_word_embeddings", getattr(cfg, "tie_word_embeddings", None))
     if tie:
-        names = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
+        # by module, not by parameter: a tie made by assigning one Parameter to both modules (transformers 4) gives
+        # both names the same object, so a name looked up by id would be the same for target and source
+        modules = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
         out, inp = None, None
         with contextlib.suppress(Exception):
             out, inp = model.get_output_embeddings(), model.get_input_embeddings()
         ow, iw = getattr(out, "weight", None), getattr(inp, "weight", None)
         if ow is not None and iw is not None and ow.shape == iw.shape:
-            target, source = names.get(id(ow)), names.get(id(iw))
+            target = f"{modules[id(out)]}.weight" if id(out) in modules else None
+            source = f"{modules[id(inp)]}.weight" if id(inp) in modules else None
             if target and source and target != source and target not in ties and source not in ties:
                 ties[target] = source
                 config_only.append(target)
