@@ -188,15 +188,23 @@ def findings(runs: list[dict], known: list[Known] | None = None) -> list[Row]:
             row.modes.add(f["path"])
             row.failing.add(scan.get("transformers") or "?")
     # versions where the same factory (or scanned family) ran and the row did not fail
+    # (a parameter renamed between releases passes nowhere: it must exist in the run that passes)
     for run in runs:
-        ran = {e["name"]: e["version"] for e in run.get("entries", [])
-               if e.get("status") not in ("unavailable", "error") and e.get("version")}
+        ran: dict[str, tuple[str, set[str] | None]] = {}
+        for e in run.get("entries", []):
+            if e.get("status") not in ("unavailable", "error") and e.get("version"):
+                roles = {x for rep in e.get("reports", []) for x in rep.get("roles", [])}
+                ran[e["name"]] = (e["version"], roles if any("roles" in rep for rep in e.get("reports", [])) else None)
         scan = run.get("hf_scan") or {}
-        ran.update({f"hf-scan/{fam}": scan.get("transformers") or "?" for fam in scan.get("covered_families", [])})
+        ran.update({f"hf-scan/{fam}": (scan.get("transformers") or "?", None)
+                    for fam in scan.get("covered_families", [])})
         for row in rows.values():
-            version = ran.get(row.model)
-            if version is not None and version not in row.failing:
-                row.passing.add(version)
+            version, roles = ran.get(row.model, (None, None))
+            if version is None or version in row.failing:
+                continue
+            if roles is not None and not row.parameter.startswith("(model)") and row.parameter not in roles:
+                continue
+            row.passing.add(version)
     out = list(rows.values())
     for row in out:
         row.known = next((k for k in known if k.matches(row)), None)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ...harness.files import atomic_write
 from . import catalogue, version_of
-from .findings import SCHEMA, FindingsError, findings, markdown, replace_block
+from .findings import SCHEMA, FindingsError, findings, markdown, replace_block, role
 from .runner import ZooRun, run_entry
 
 
@@ -61,6 +61,7 @@ def compact(run: ZooRun) -> dict:
         "init_method": r.init_method, "passed": r.passed,
         "counts": {s: n for s, n in r.to_dict()["counts"].items() if n},
         "failing": [_tensor(t) for t in r.tensors if not t.passed],
+        "roles": sorted({role(t.name) for t in r.tensors}),
         "model_failures": [{"test": v.test, "message": v.message} for v in r.model_checks if not v.passed]
                           + [{"test": "depth_profile", "message": f.verdict.message} for f in r.depth
                              if not f.verdict.passed],
