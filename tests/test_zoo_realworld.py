@@ -199,7 +199,8 @@ def test_cli_realworld_writes_runs_results_html_and_readme(tmp_path, capsys, mon
     doc = json.loads((tmp_path / "rw" / "results.json").read_text())
     assert doc["findings"] and all(f["kind"] == "intent" for f in doc["findings"])
     assert "UNREVIEWED finding" in readme.read_text() and "c_proj.weight" in readme.read_text()
-    assert "<title>Real-world init audit:" in (tmp_path / "rw" / "index.html").read_text()
+    html = (tmp_path / "rw" / "index.html").read_text()
+    assert "<title>Real-world init audit:" in html and "c_proj.weight</code>" in html and "UNREVIEWED" in html
     code, _, err = _cli(capsys, "realworld", "--library", "nope", "--out", str(tmp_path / "rw"))
     assert code == 4 and "unknown library" in err
     (tmp_path / "rw" / "runs" / "bad.json").write_text("{")

@@ -224,20 +224,39 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def _links(row: Row) -> str:
-    if row.known is None:
-        return f"[repo]({row.upstream})" if row.upstream else ""
-    out = f"[code]({row.known.confirmed})"
-    return out + (f" [issue]({row.known.issue})" if row.known.issue else "")
-
-
 def _p(evidence: str) -> str:
     return evidence.replace("p = 0 ", "p < 1e-300 ")
 
 
+def summary(rows: list[Row], max_parameters: int = 4) -> list[dict]:
+    """Display lines: rows that share library, model, spec kind, review, versions and modes are one line (a confirmed
+    cause with a wildcard factory, one library bug seen in many models, is one line over all of them); the first
+    row's numbers stand for the line. results.json keeps one row per parameter."""
+    groups: dict[tuple, list[Row]] = {}
+    for r in rows:
+        model = r.known.factory if r.known is not None and any(c in r.known.factory for c in "*?[") else r.model
+        key = (r.library, model, r.kind, id(r.known), tuple(sorted(r.failing)), tuple(sorted(r.passing)),
+               tuple(sorted(r.modes)))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for group in groups.values():
+        r = group[0]
+        models = sorted({g.model for g in group})
+        more = f" and {len(models) - 3} more" if len(models) > 3 else ""
+        names = list(dict.fromkeys(g.parameter for g in group))
+        out.append({
+            "library": r.library, "failing": sorted_versions(r.failing), "passing": sorted_versions(r.passing),
+            "model": models[0] if len(models) == 1 else f"{len(models)} models: {', '.join(models[:3])}{more}",
+            "modes": sorted(r.modes), "parameters": names[:max_parameters],
+            "more_parameters": max(len(names) - max_parameters, 0), "rows": len(group), "kind": r.kind,
+            "expected": r.expected, "observed": r.observed + (f"; {_p(r.evidence)}" if r.evidence else ""),
+            "verdict": r.verdict, "reviewed": r.known is not None, "note": r.known.note if r.known else "",
+            "code": r.known.confirmed if r.known else r.upstream, "issue": r.known.issue if r.known else ""})
+    return out
+
+
 def markdown(rows: list[Row], runs: list[dict], max_parameters: int = 4) -> str:
-    """The README's findings table: rows that share library, model, spec kind, review, versions and modes are one line
-    (the parameters listed, the first one's numbers shown); results.json and index.html keep one row per parameter."""
+    """The README's findings table (:func:`summary` lines) and the versions it was measured at."""
     seen: dict[str, set[str]] = {}
     for run in runs:
         for entry in run.get("entries", []):
@@ -247,27 +266,16 @@ def markdown(rows: list[Row], runs: list[dict], max_parameters: int = 4) -> str:
              + " (torch " + ", ".join(sorted({r.get('torch', '?') for r in runs})) + ").", ""]
     if not rows:
         return "\n".join(lines + ["No findings: every factory matched its code and intent specs."])
-    groups: dict[tuple, list[Row]] = {}
-    for r in rows:
-        # one confirmed cause with a wildcard factory (one library bug seen in many models) is one line
-        model = r.known.factory if r.known is not None and any(c in r.known.factory for c in "*?[") else r.model
-        key = (r.library, model, r.kind, id(r.known), tuple(sorted(r.failing)), tuple(sorted(r.passing)),
-               tuple(sorted(r.modes)))
-        groups.setdefault(key, []).append(r)
     lines += ["| library | failing at | model | parameters | expected | observed (first parameter) | verdict "
               "| upstream |", "|---|---|---|---|---|---|---|---|"]
-    for group in groups.values():
-        r = group[0]
-        models = sorted({g.model for g in group})
-        more = f" and {len(models) - 3} more" if len(models) > 3 else ""
-        model = models[0] if len(models) == 1 else f"{len(models)} models: {', '.join(models[:3])}{more}"
-        names = list(dict.fromkeys(f"`{g.parameter}`" for g in group))
-        params = ", ".join(names[:max_parameters]) + (f" and {len(names) - max_parameters} more"
-                                                     if len(names) > max_parameters else "")
-        observed = r.observed + (f"; {_p(r.evidence)}" if r.evidence else "")
+    for line in summary(rows, max_parameters):
+        params = ", ".join(f"`{p}`" for p in line["parameters"]) + (
+            f" and {line['more_parameters']} more" if line["more_parameters"] else "")
+        links = (f"[code]({line['code']})" if line["reviewed"] else f"[repo]({line['code']})") if line["code"] else ""
+        links += f" [issue]({line['issue']})" if line["issue"] else ""
         lines.append("| " + " | ".join(_cell(c) for c in (
-            r.library, ", ".join(sorted_versions(r.failing)), f"{model} ({'+'.join(sorted(r.modes))})", params,
-            r.expected, observed, r.verdict)) + f" | {_links(r)} |")
+            line["library"], ", ".join(line["failing"]), f"{line['model']} ({'+'.join(line['modes'])})", params,
+            line["expected"], line["observed"], line["verdict"])) + f" | {links} |")
     return "\n".join(lines)
 
 

@@ -18,5 +18,5 @@ def headline(doc: dict) -> str:
 
 
 def render(doc: dict) -> str:
-    return _ENV.get_template("realworld.html.j2").render(headline=headline(doc), findings=doc.get("findings", []),
+    return _ENV.get_template("realworld.html.j2").render(headline=headline(doc), lines=doc.get("summary", []),
                                                         runs=doc.get("runs", []))

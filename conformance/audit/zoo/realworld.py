@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...harness.files import atomic_write
-from . import catalogue, version_of
-from .findings import SCHEMA, FindingsError, findings, markdown, replace_block, role
+from . import version_of
+from .findings import SCHEMA, FindingsError, findings, markdown, replace_block, role, summary
 from .runner import ZooRun, run_entry
 
 
@@ -81,6 +81,7 @@ def run_all(out: Path, *, label: str, libraries: list[str] | None = None, names:
             backend: str = "torch:cpu", seed: int = 0, hf_scan: bool = True,
             progress: Callable[[str], None] = print) -> tuple[Path, list[ZooRun]]:
     """Audit the selected factories (default: all) and write ``out/runs/<label>.json``; return it and the runs."""
+    from . import catalogue  # looked up per call: the catalogue is the package's, whatever replaced it since
     entries = [e for e in catalogue() if (not libraries or e.library in libraries) and (not names or e.name in names)]
     runs: list[ZooRun] = []
     t0 = time.perf_counter()
@@ -155,7 +156,8 @@ def merge(out: Path, readme: Path | None = None) -> dict:
                          "modes": sorted(r.modes), "failing": sorted(r.failing), "passing": sorted(r.passing),
                          "expected": r.expected, "observed": r.observed, "evidence": r.evidence,
                          "verdict": r.verdict, "link": r.link, "reviewed": r.known is not None,
-                         "note": r.known.note if r.known else ""} for r in rows]}
+                         "note": r.known.note if r.known else ""} for r in rows],
+           "summary": summary(rows)}
     atomic_write(out / "results.json", json.dumps(doc, indent=1, sort_keys=True))
     atomic_write(out / "index.html", render(doc))
     if readme is not None:
