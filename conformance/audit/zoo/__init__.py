@@ -87,7 +87,7 @@ def get(name: str) -> ZooFactory:
             return entry
     near = [e.name for e in entries if name.lower() in e.name.lower()]
     raise ZooError(f"no zoo factory {name!r}" + (f" (did you mean {', '.join(near)}?)" if near else "")
-                   + "; `conformance audit --list` prints them all")
+                   + "; `conformance audit --list` prints them all (a factory path is package.module:callable)")
 
 
 def is_name(text: str) -> bool:
