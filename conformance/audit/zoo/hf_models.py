@@ -54,11 +54,11 @@ TINY: dict[str, dict] = {
 
 
 def causal_lm(model_type: str, **overrides):
-    """``AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **(TINY[model_type] | overrides)))``."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+    """``AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **(TINY[model_type] | overrides)))``
+    (:func:`conformance.backends.torch.models.hf_causal_lm` with the tiny sizes)."""
+    from conformance.backends.torch.models import hf_causal_lm
 
-    config = AutoConfig.for_model(model_type, **{**TINY.get(model_type, {}), **overrides})
-    return AutoModelForCausalLM.from_config(config)
+    return hf_causal_lm(model_type, **{**TINY.get(model_type, {}), **overrides})
 
 
 def gpt2(**overrides):

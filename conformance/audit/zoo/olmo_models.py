@@ -29,6 +29,8 @@ Nothing here imports olmo or olmo_core (or torch) at import time.
 
 from __future__ import annotations
 
+from functools import partial
+
 from . import ZooFactory
 
 UPSTREAM = "https://github.com/allenai/OLMo"
@@ -106,75 +108,50 @@ def olmo_core_init_weights(model) -> None:
     model.init_weights(max_seq_len=128, device=torch.device("cpu"))
 
 
-_INIT = "conformance.audit.zoo.olmo_models:reset_parameters"
-_BUILD = "conformance.audit.zoo.olmo_models:olmo"
+#: What every entry of one package shares: its library, builder, modes, init and imports.
+_olmo = partial(ZooFactory, library="ai2-olmo", build="conformance.audit.zoo.olmo_models:olmo",
+                device_init=("eager", "meta"), init="conformance.audit.zoo.olmo_models:reset_parameters",
+                imports=IMPORTS, upstream=UPSTREAM)
+_olmo_core = partial(ZooFactory, library="ai2-olmo-core", build="conformance.audit.zoo.olmo_models:olmo_core",
+                     device_init=("meta",), init="conformance.audit.zoo.olmo_models:olmo_core_init_weights",
+                     imports=CORE_IMPORTS, upstream=CORE_UPSTREAM)
 
 ENTRIES = [
-    ZooFactory(
+    _olmo(
         name="olmo-mitchell",
-        library="ai2-olmo",
-        build=_BUILD,
         spec="olmo_real_mitchell",
         summary="OLMo 0.6.0 OLMo-7B config (3 layers, d_model 64, vocab 512), init_fn mitchell: OLMo(ModelConfig) "
                 "eager (reset_parameters in __init__) or init_device=meta, to_empty, reset_parameters() (train.py)",
         config=MITCHELL,
-        device_init=("eager", "meta"),
-        init=_INIT,
-        imports=IMPORTS,
-        upstream=UPSTREAM,
     ),
-    ZooFactory(
+    _olmo(
         name="olmo-normal",
-        library="ai2-olmo",
-        build=_BUILD,
         spec="olmo_real_normal",
         summary="OLMo 0.6.0 OLMo2-7B stage-1 config (3 layers, d_model 64, RMSNorm, qk-norm), init_fn normal std 0.02 "
                 "cutoff 3: eager or init_device=meta + reset_parameters()",
         config=NORMAL,
-        device_init=("eager", "meta"),
-        init=_INIT,
-        imports=IMPORTS,
-        upstream=UPSTREAM,
     ),
-    ZooFactory(
+    _olmo(
         name="olmo-full-megatron",
-        library="ai2-olmo",
-        build=_BUILD,
         spec="olmo_real_full_megatron",
         intent="olmo_real_full_megatron_intent",
         summary="OLMo 0.6.0 llama block with biases and tied embeddings (3 layers, d_model 64, vocab 512), init_fn "
                 "full_megatron, init_cutoff_factor unset: eager or init_device=meta + reset_parameters()",
         config=FULL_MEGATRON,
-        device_init=("eager", "meta"),
-        init=_INIT,
-        imports=IMPORTS,
-        upstream=UPSTREAM,
     ),
-    ZooFactory(
+    _olmo_core(
         name="olmo-core-olmo2",
-        library="ai2-olmo-core",
-        build="conformance.audit.zoo.olmo_models:olmo_core",
         spec="olmo_core_olmo2",
         summary="OLMo-core 3.0.0 TransformerConfig.olmo2_14M (2 layers, d_model 128, vocab 256), InitMethod.normal: "
                 "build(init_device=meta), init_weights(max_seq_len, device)",
         config={"size": "olmo2_14M", "vocab_size": 256, "n_layers": 2, "init_method": "normal"},
-        device_init=("meta",),
-        init="conformance.audit.zoo.olmo_models:olmo_core_init_weights",
-        imports=CORE_IMPORTS,
-        upstream=CORE_UPSTREAM,
     ),
-    ZooFactory(
+    _olmo_core(
         name="olmo-core-llama-init",
-        library="ai2-olmo-core",
-        build="conformance.audit.zoo.olmo_models:olmo_core",
         spec="olmo_core_llama",
         intent="olmo_core_llama_intent",
         summary="OLMo-core 3.0.0 olmo2_14M (2 layers, d_model 128) with InitMethod.llama (depth-scaled output "
                 "layers): build(init_device=meta), init_weights",
         config={"size": "olmo2_14M", "vocab_size": 256, "n_layers": 2, "init_method": "llama"},
-        device_init=("meta",),
-        init="conformance.audit.zoo.olmo_models:olmo_core_init_weights",
-        imports=CORE_IMPORTS,
-        upstream=CORE_UPSTREAM,
     ),
 ]

@@ -19,6 +19,8 @@ Nothing here imports torchtitan (or torch) at import time; torchtitan 0.3.0 impo
 
 from __future__ import annotations
 
+from functools import partial
+
 from . import ZooFactory
 
 UPSTREAM = "https://github.com/pytorch/torchtitan"
@@ -195,23 +197,21 @@ def hf_init_weights(model) -> None:
         _restore()
 
 
+#: What every entry shares: torchtitan builds on meta only (Trainer.__init__), then init_weights by default.
+_titan = partial(ZooFactory, library="torchtitan", device_init=("meta",), init="init_weights", upstream=UPSTREAM)
+
 ENTRIES = [
-    ZooFactory(
+    _titan(
         name="torchtitan-llama3",
-        library="torchtitan",
         build="conformance.audit.zoo.torchtitan_models:llama3",
         spec="torchtitan_real_llama3",
         summary="torchtitan 0.3.0 llama3 debugmodel (3 layers, dim 64, vocab 256, fused wqkv): meta build, to_empty, "
                 "init_weights(buffer_device=None) as Trainer.__init__ does",
         config={"n_layers": 3, "dim": 64, "n_heads": 4, "vocab_size": 256, "max_seq_len": 128},
-        device_init=("meta",),
-        init="init_weights",
         imports=IMPORTS,
-        upstream=UPSTREAM,
     ),
-    ZooFactory(
+    _titan(
         name="torchtitan-qwen3",
-        library="torchtitan",
         build="conformance.audit.zoo.torchtitan_models:qwen3",
         spec="torchtitan_real_qwen3",
         intent="torchtitan_real_qwen3_intent",
@@ -219,37 +219,27 @@ ENTRIES = [
                 "to_empty, init_weights(buffer_device=None)",
         config={"n_layers": 3, "dim": 64, "n_heads": 4, "n_kv_heads": 2, "head_dim": 16, "hidden_dim": 192,
                 "vocab_size": 256, "max_seq_len": 128},
-        device_init=("meta",),
-        init="init_weights",
         imports=IMPORTS + ("torchtitan.models.qwen3",),
-        upstream=UPSTREAM,
     ),
-    ZooFactory(
+    _titan(
         name="torchtitan-qwen3-moe",
-        library="torchtitan",
         build="conformance.audit.zoo.torchtitan_models:qwen3_moe",
         spec="torchtitan_real_qwen3_moe",
         summary="torchtitan 0.3.0 qwen3 debugmodel_moe (2 layers, dim 64, 8 experts top-2): meta build, to_empty, "
                 "init_weights(buffer_device=None)",
         config={"n_layers": 2, "dim": 64, "n_heads": 4, "n_kv_heads": 2, "head_dim": 16, "moe_hidden_dim": 64,
                 "num_experts": 8, "top_k": 2, "vocab_size": 256, "max_seq_len": 128},
-        device_init=("meta",),
-        init="init_weights",
         imports=IMPORTS + ("torchtitan.models.qwen3",),
-        upstream=UPSTREAM,
     ),
-    ZooFactory(
+    _titan(
         name="torchtitan-hf-llama",
-        library="torchtitan",
         build="conformance.audit.zoo.torchtitan_models:hf_llama",
         spec="torchtitan_real_hf_llama",
         intent="torchtitan_real_hf_llama_intent",
         summary="torchtitan 0.3.0 transformers modeling backend, tiny LlamaForCausalLM (2 layers, dim 64): meta "
                 "build, to_empty, init_weights(buffer_device=None); checks the rotary inv_freq is recomputed",
         config={"n_layers": 2, "dim": 64, "n_heads": 4, "vocab_size": 256, "intermediate_size": 256, "seq_len": 128},
-        device_init=("meta",),
         init="conformance.audit.zoo.torchtitan_models:hf_init_weights",
         imports=IMPORTS + ("transformers", "torchtitan.experiments.transformers_modeling_backend"),
-        upstream=UPSTREAM,
     ),
 ]
