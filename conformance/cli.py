@@ -153,7 +153,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 #: Modules that add subcommands through ``register(subparsers)``.
 COMMAND_MODULES: list[str] = ["conformance.report.cli", "conformance.goldens.cli", "conformance.audit.cli",
-                              "conformance.audit.zoo.cli", "conformance.audit.hf_scan_cli",
+                              "conformance.audit.zoo.cli", "conformance.audit.hf_scan_cli", "conformance.resume.cli",
                               "conformance.checkpoints_cli"]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .harness.files import atomic_write
 from .report.html import render_html
+from .report.load import load_resume_audits
 
 
 def write_results(results: dict, report_dir: Path) -> list[Path]:
@@ -17,5 +18,5 @@ def write_results(results: dict, report_dir: Path) -> list[Path]:
     json_path = report_dir / "results.json"
     html_path = report_dir / "index.html"
     atomic_write(json_path, json.dumps(results, indent=1, sort_keys=False, allow_nan=False))
-    atomic_write(html_path, render_html(results))
+    atomic_write(html_path, render_html(results, resume=load_resume_audits(report_dir)))
     return [json_path, html_path]

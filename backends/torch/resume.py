@@ -3,9 +3,11 @@
 Contract
 --------
 * :class:`ResumeHarness`: a deterministic training loop (MLP with dropout, AdamW, cosine LR schedule, a shuffling
-  DataLoader with a seeded generator and 2 workers whose numpy RNG is seeded per worker,
-  ``torch.use_deterministic_algorithms(True)``) that saves and restores everything a resume needs (weights through
-  :mod:`.checkpoint_io`, optimizer, scheduler, every RNG, the loader position). Faulty loops subclass it
+  DataLoader with a seeded generator and 2 workers whose numpy RNG is seeded per worker, items with noise drawn in
+  ``__getitem__``, ``torch.use_deterministic_algorithms(True)``; :class:`ResumeConfig` turns the noise off, sets the
+  workers or uses torchdata's ``StatefulDataLoader``) that saves and restores everything a resume needs (weights
+  through :mod:`.checkpoint_io`, optimizer, scheduler, every RNG, the loader position). It is also the ``torch``
+  harness of ``conformance resume`` (:mod:`conformance.resume.harnesses.torch_loop`). Faulty loops subclass it
   (``tests/faulty/training.py``) and are named by ``module:Class`` (:data:`DEFAULT_HARNESS`).
 * :func:`run_resume` runs it in fresh interpreters (:func:`conformance.harness.processes.start`, entry
   :func:`child_main`): straight for N steps (on Linux a fork of it at step k is the interrupted run: it saves the
@@ -65,20 +67,25 @@ class ResumeConfig:
     dropout: float = 0.25
     lr: float = 3e-3
     device: str = "cpu"
+    dataset_randomness: bool = True  # each item adds noise drawn in __getitem__ (as augmentation does)
+    stateful_loader: bool = False  # torchdata's StatefulDataLoader; its state_dict is the loader position
 
 
 class SyntheticDataset(torch.utils.data.Dataset):
     """Fixed features and labels from their own generator; each item adds noise from the worker's numpy RNG."""
 
-    def __init__(self, n: int, features: int, classes: int, seed: int):
+    def __init__(self, n: int, features: int, classes: int, seed: int, noise: bool = True):
         g = torch.Generator().manual_seed(seed)
         self.x = torch.randn(n, features, generator=g)
         self.y = torch.randint(classes, (n,), generator=g)
+        self.noise = noise
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __getitem__(self, i: int):
+        if not self.noise:
+            return self.x[i], self.y[i], i
         noise = np.random.normal(0.0, 0.1, size=self.x.shape[1]).astype(np.float32)
         return self.x[i] + torch.from_numpy(noise), self.y[i], i
 
@@ -117,20 +124,27 @@ class ResumeHarness:
         enable_deterministic()
         torch.set_num_threads(1)
         self.seed_everything()
-        nn = torch.nn
-        self.model = nn.Sequential(nn.Linear(cfg.features, cfg.hidden), nn.Dropout(cfg.dropout), nn.GELU(),
-                                   nn.Linear(cfg.hidden, cfg.classes)).to(cfg.device)
+        self.model = self.build_model().to(cfg.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=0.01)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.steps, eta_min=1e-4)
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)
-        dataset = SyntheticDataset(cfg.samples, cfg.features, cfg.classes, cfg.seed + 2)
-        self.loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                                                  generator=self.generator, num_workers=cfg.workers,
-                                                  worker_init_fn=seed_worker if cfg.workers else None)
+        dataset = SyntheticDataset(cfg.samples, cfg.features, cfg.classes, cfg.seed + 2, cfg.dataset_randomness)
+        loader_class = torch.utils.data.DataLoader
+        if cfg.stateful_loader:
+            from torchdata.stateful_dataloader import StatefulDataLoader as loader_class
+        self.loader = loader_class(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                   generator=self.generator, num_workers=cfg.workers,
+                                   worker_init_fn=seed_worker if cfg.workers else None)
         self.epoch, self.position, self.iterator, self.epoch_start = 0, 0, None, None
         self.masks: list[np.ndarray] = []
         self.model[1].register_forward_hook(lambda mod, inp, out: self.masks.append(to_numpy(out != 0)))
         self.trace: dict[str, list] = {"step": [], "loss": [], "lr": [], "batch": [], "mask": []}
+
+    def build_model(self) -> torch.nn.Module:
+        """Linear, dropout, GELU, linear (override point: a faulty loop with tied weights builds its own)."""
+        cfg, nn = self.cfg, torch.nn
+        return nn.Sequential(nn.Linear(cfg.features, cfg.hidden), nn.Dropout(cfg.dropout), nn.GELU(),
+                             nn.Linear(cfg.hidden, cfg.classes))
 
     # -- randomness -------------------------------------------------------------------------------------------------
     def seed_everything(self) -> None:
@@ -182,12 +196,21 @@ class ResumeHarness:
         return batch
 
     def loader_state(self) -> dict:
-        """Epoch, batches consumed in it, and the shuffling generator's state when the epoch began."""
-        return {"epoch": self.epoch, "position": self.position, "generator": self.epoch_start}
+        """Epoch, batches consumed in it, and the shuffling generator's state when the epoch began (with a
+        stateful loader: also its ``state_dict``)."""
+        state = {"epoch": self.epoch, "position": self.position, "generator": self.epoch_start}
+        if self.cfg.stateful_loader:
+            state["loader"] = self.loader.state_dict()
+        return state
 
     def restore_loader(self, state: Mapping[str, Any]) -> None:
-        """Rewind the generator to the epoch's start, rebuild the iterator (same order, same worker seeds), skip."""
+        """Rewind the generator to the epoch's start, rebuild the iterator (same order, same worker seeds), skip;
+        a stateful loader loads its ``state_dict`` instead and continues where it stopped."""
         self.epoch = state["epoch"]
+        if self.cfg.stateful_loader:
+            self.loader.load_state_dict(state["loader"])
+            self.iterator, self.position, self.epoch_start = iter(self.loader), state["position"], state["generator"]
+            return
         self.generator.set_state(state["generator"])
         self._start_epoch()
         for _ in range(state["position"]):
@@ -232,7 +255,9 @@ class ResumeHarness:
         atomic_write(directory / "trainer_state.pt", lambda f: torch.save(state, f))
 
     def restore(self, directory: Path) -> int:
-        """Load weights, optimizer, scheduler, RNG states and loader position; return the step to continue at."""
+        """Load weights, optimizer, scheduler, the loader position, then the RNG states (after the skip: fetching the
+        skipped batches again draws from the global RNGs when the dataset is random and has no workers); return the
+        step to continue at."""
         path = directory / "model.safetensors"
         if not path.exists():
             path = directory / "model.pt"
@@ -241,9 +266,9 @@ class ResumeHarness:
         state = safe_torch_load(directory / "trainer_state.pt", self.cfg.device)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.restore_loader(state["loader"])  # first: skipping consumed batches may draw (dataset randomness)
         if "rng" in state:
             self.restore_rng(state["rng"])
-        self.restore_loader(state["loader"])
         return int(state["step"])
 
     def write_trace(self, path: Path, final: bool) -> None:

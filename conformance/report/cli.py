@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..harness.files import atomic_write
-from .load import MalformedResults, load_mutation_score, load_results
+from .load import MalformedResults, load_mutation_score, load_results, load_resume_audits
 
 #: Exit status of ``conformance report`` for a malformed results file.
 EXIT_MALFORMED = 4
@@ -27,7 +27,7 @@ def _render(args: argparse.Namespace) -> int:
     results = load_results(Path(args.results))
     mutation = load_mutation_score(Path(args.mutation_score)) if args.mutation_score else None
     out = Path(args.output) if args.output else Path(args.results).parent
-    atomic_write(out / "index.html", render_html(results, mutation_score=mutation))
+    atomic_write(out / "index.html", render_html(results, mutation_score=mutation, resume=load_resume_audits(out)))
     status = "" if results["status"] == "complete" else f", {results['status'].upper()} run"
     print(f"wrote {out / 'index.html'} ({len(results['records'])} records{status})")
     return 0

@@ -223,9 +223,16 @@ def _without_capability(results: dict, capability: str) -> list[str]:
             if b.get("available") and capability not in (b.get("capabilities") or [])]
 
 
-def render_html(results: dict, named_table: list[dict] | None = None, mutation_score: dict | None = None) -> str:
+def render_resume_page(resume: list[dict]) -> str:
+    """A page of resume audits alone (rows of :func:`conformance.report.load.load_resume_audits`)."""
+    return _ENV.get_template("resume.html.j2").render(resume=resume)
+
+
+def render_html(results: dict, named_table: list[dict] | None = None, mutation_score: dict | None = None,
+                resume: list[dict] | None = None) -> str:
     """The report of ``results`` (a loaded ``results.json``). ``named_table`` replaces the named-initializer
-    rows built from the attachments; ``mutation_score`` (a loaded ``mutation_score.json``) adds its section.
+    rows built from the attachments; ``mutation_score`` (a loaded ``mutation_score.json``) adds its section;
+    ``resume`` (rows of :func:`conformance.report.load.load_resume_audits`) adds the resume audits.
     Reads no file: everything shown comes from the arguments; a malformed ``results`` raises
     :class:`~conformance.report.load.MalformedResults` naming the field."""
     results = normalise(results)
@@ -254,5 +261,5 @@ def render_html(results: dict, named_table: list[dict] | None = None, mutation_s
         problems=problems, cell_anchor=lambda r: anchors.get(id(r)), row_anchor=row_anchor, symbol=SYMBOL,
         contracts=_contracts(records, decoded), named_table=named_table or [],
         named_not_run=_without_capability(results, "named_init"), audits=_audits(records, decoded),
-        unreadable=_unreadable(records, decoded), mutation=mutation_score)
+        unreadable=_unreadable(records, decoded), mutation=mutation_score, resume=resume or [])
     return html.encode("utf-8", "replace").decode("utf-8")  # lone surrogates from JSON escapes cannot be written

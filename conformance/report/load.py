@@ -209,3 +209,28 @@ def load_mutation_score(path: Path) -> dict:
     if not isinstance(data, dict) or "caught" not in data or "total" not in data:
         raise ValueError(f"{path}: not a mutation score document (no 'caught'/'total')")
     return data
+
+
+def load_resume_audits(report_dir: Path) -> list[dict]:
+    """The resume audits written by ``conformance resume --report-dir DIR`` (``DIR/resume/*.json``), each with
+    ``label`` (its options in one line), ``verdict`` and ``command`` added, sorted by harness and options. A file
+    that is not a resume audit is shown as a row saying so (never a crash of the report)."""
+    from conformance.resume.protocol import Options
+
+    rows = []
+    for path in sorted((Path(report_dir) / "resume").glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+            opts = Options(**doc["options"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            rows.append({"harness": path.name, "label": "", "verdict": "unreadable", "bit_exact": False,
+                         "error": f"{path}: not a resume audit ({type(exc).__name__}: {exc})", "command": ""})
+            continue
+        flags = [f"--workers {opts.workers}", f"--stop-at {opts.stop_at}", f"--steps {opts.steps}",
+                 f"--seed {opts.seed}"] + (["--stateful-loader"] if opts.stateful_loader else []) + \
+            (["--dataset-randomness"] if opts.dataset_randomness else [])
+        verdict = ("error" if doc.get("error") else "not deterministic" if doc.get("deterministic") is False
+                   else "bit-exact" if doc.get("bit_exact") else "diverged")
+        rows.append({**doc, "label": opts.label(), "verdict": verdict,
+                     "command": f"conformance resume {doc.get('harness', '?')} {' '.join(flags)}"})
+    return sorted(rows, key=lambda r: (str(r.get("harness")), r["label"]))

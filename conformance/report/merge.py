@@ -20,7 +20,7 @@ from pathlib import Path
 from ..harness.files import atomic_write
 from ..results import OUTCOMES, SCHEMA
 from ..stats import design
-from .load import load_mutation_score, load_results
+from .load import load_mutation_score, load_results, load_resume_audits
 
 
 def _key(record: dict) -> tuple:
@@ -118,7 +118,7 @@ def merge_cmd(args) -> int:
     mutation = load_mutation_score(Path(args.mutation_score)) if getattr(args, "mutation_score", None) else None
     out = Path(args.output)
     atomic_write(out / "results.json", json.dumps(results, indent=1, allow_nan=False))
-    atomic_write(out / "index.html", render_html(results, mutation_score=mutation))
+    atomic_write(out / "index.html", render_html(results, mutation_score=mutation, resume=load_resume_audits(out)))
     m = results["merge"]
     print(f"merged {len(args.results)} files: {results['summary']['total']} records, "
           f"{len(m['duplicates'])} duplicates, {len(m['conflicts'])} conflicts -> {out / 'index.html'}")

@@ -1,15 +1,21 @@
 """Faulty training loops and checkpoint loaders (BUGS.md, "Resume and checkpoints"), each a torch:cpu adapter.
 
 Resume loops (subclasses of :class:`conformance.backends.torch.resume.ResumeHarness`, run in fresh processes);
-the check
-``checkpoints/test_resume_bit_exact`` must fail on each:
+the check ``checkpoints/test_resume_bit_exact`` must fail on each of the first three, and ``conformance resume``
+must report each of the resume harnesses below (:class:`conformance.resume.harnesses.torch_loop.TorchLoop` with
+the faulty loop swapped in) as diverged at the right first step (``tests/test_resume_audit.py``):
 
 * ``faulty-resume-reseed`` (ms-swift PR #9935): restores every RNG state, then calls ``seed_everything`` again, so
   the resumed run redraws the dropout masks of step 0 onwards;
 * ``faulty-resume-no-rng`` (ms-swift PR #9935, safetensors-only checkpoints): the checkpoint holds weights,
   optimizer, scheduler and loader position but no RNG state; the resumed process keeps its fresh seed;
 * ``faulty-resume-epoch0`` (ms-swift #10050): the loader position is restored but the shuffling generator is not,
-  so the resumed epoch replays epoch 0's order.
+  so the resumed epoch replays epoch 0's order;
+* ``LoadGarbageHarness`` (transformers #28122): the restore skips the head's keys (renamed by a legacy-name shim,
+  ``strict=False``), which keep the uninitialized memory they were allocated with: the first resumed step diverges;
+* ``UntiedLoadHarness`` (accelerate #1197): the model has two tied layers; the restore copies each entry on its
+  own and assigns it, so the tie is broken and the second layer's weight is no longer the parameter the optimizer
+  updates: the first resumed step still matches, the second diverges.
 
 Loaders (``load_checkpoint`` overrides); ``checkpoints/test_round_trip`` must fail on each:
 
@@ -31,6 +37,7 @@ from conformance.backends.torch.resume import ResumeHarness
 from conformance.backends.torch_adapter import TorchBackend
 
 from conformance.harness.checkpoints import verify_provenance
+from conformance.resume.harnesses.torch_loop import TorchLoop
 
 from .common import providers
 
@@ -61,6 +68,73 @@ class ReplayEpochZero(ResumeHarness):
         for _ in range(state["position"]):
             next(self.iterator)
         self.position = state["position"]
+
+
+class LoadGarbageLoop(ResumeHarness):
+    """transformers #28122: entries the loader skipped keep the memory ``torch.empty`` handed out."""
+
+    def restore(self, directory):
+        step = super().restore(directory)
+        for p in self.model[3].parameters():  # the head: its keys were renamed, strict=False skipped them
+            _garbage(p)
+        return step
+
+
+class TiedLoop(ResumeHarness):
+    """The loop with two tied square layers (weight sharing): the model the accelerate #1197 load breaks."""
+
+    def build_model(self):
+        cfg, nn = self.cfg, torch.nn
+        model = nn.Sequential(nn.Linear(cfg.features, cfg.hidden), nn.Dropout(cfg.dropout), nn.GELU(),
+                              nn.Linear(cfg.hidden, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, cfg.hidden),
+                              nn.GELU(), nn.Linear(cfg.hidden, cfg.classes))
+        model[5].weight = model[3].weight
+        return model
+
+
+class UntieOnLoadLoop(TiedLoop):
+    """accelerate #1197: each entry copied to its device on its own and assigned: the tie becomes two tensors."""
+
+    def restore(self, directory):
+        step = super().restore(directory)
+        self.model[5].weight = torch.nn.Parameter(self.model[5].weight.detach().clone())
+        return step
+
+
+class ReseedHarness(TorchLoop):
+    loop = "tests.faulty.training:ResetSeedAfterRestore"
+
+
+class NoRngHarness(TorchLoop):
+    loop = "tests.faulty.training:DropRngState"
+
+
+class EpochZeroHarness(TorchLoop):
+    loop = "tests.faulty.training:ReplayEpochZero"
+
+
+class LoadGarbageHarness(TorchLoop):
+    loop = "tests.faulty.training:LoadGarbageLoop"
+
+
+class TiedHarness(TorchLoop):
+    """The correct loop on the tied model (the control of :class:`UntiedLoadHarness`); on resume it says so the
+    ways stacks do (a logged warning on a stack's logger, a Python warning), which the audit must collect."""
+
+    loop = "tests.faulty.training:TiedLoop"
+
+    def train(self, run) -> None:
+        if run.mode == "resume":
+            import logging
+            import warnings
+
+            logging.getLogger("transformers").warning("resuming from a mid-epoch checkpoint")
+            warnings.warn("this loader is not resumable", UserWarning, stacklevel=1)
+        super().train(run)
+
+
+class UntiedLoadHarness(TorchLoop):
+    loop = "tests.faulty.training:UntieOnLoadLoop"
 
 
 class _ResumeBackend(TorchBackend):
@@ -156,3 +230,12 @@ PROVIDERS = providers(
     faulty_load_untied=FaultyLoadUntied,
     faulty_load_meta_buffers=FaultyLoadMetaBuffers,
 )
+
+
+class SkipsAStepHarness(TorchLoop):
+    """Breaks the protocol: records no step 1 (``conformance resume`` must say so and exit 4)."""
+
+    def train(self, run) -> None:
+        real_begin = run.begin_step
+        run.begin_step = lambda step, lr=None: real_begin(step + (step >= 1), lr)
+        super().train(run)

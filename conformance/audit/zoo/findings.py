@@ -285,9 +285,6 @@ BEGIN, END = "<!-- realworld-findings:begin -->", "<!-- realworld-findings:end -
 
 def replace_block(text: str, table: str) -> str:
     """``text`` with the block between :data:`BEGIN` and :data:`END` replaced by ``table``."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise FindingsError(f"the README must hold exactly one {BEGIN} ... {END} block (in that order) for the "
-                            "findings table; add the two markers where the table goes")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
+    from conformance.report.readme import replace_block as replace
+
+    return replace(text, table, BEGIN, END, FindingsError)
