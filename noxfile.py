@@ -237,12 +237,47 @@ def realworld(session: nox.Session, group: str) -> None:
                 *rest, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
 
 
+#: The resume audit's environments: extra, stacks upgraded by `-- --latest`, pins, built-in harnesses.
+RESUME_GROUPS = {
+    "stacks": ("resume", ["transformers", "accelerate", "lightning", "torchdata"], ["ci/resume/pinned.txt"],
+               ["torch", "hf-trainer", "lightning", "accelerate"]),
+    "litgpt": ("resume-litgpt", ["litgpt", "torchdata"], ["ci/zoo/pinned/litgpt.txt", "ci/resume/pinned-litgpt.txt"],
+               ["litgpt"]),
+}
+
+
+@nox.session(python="3.11")
+@nox.parametrize("group", list(RESUME_GROUPS))
+def resume(session: nox.Session, group: str) -> None:
+    """Every built-in resume harness of the group under every option combination (workers 0/2, stateful loader,
+    dataset randomness) at the pinned releases (`-- --latest`: the newest); writes
+    reports/resume/runs/<group>-<release>.json and regenerates the README's resume findings table."""
+    release, rest = _zoo_release(session)
+    if release == "older":
+        session.skip("the resume audit has no older release set")
+    extra, stacks, pins, harnesses = RESUME_GROUPS[group]
+    cons = ["-c", "constraints-cpu.txt"] + ([] if release == "latest" else [a for p in pins for a in ("-c", p)])
+    session.install(*cons, "-e", f".[{extra},dev]")
+    if release == "latest":
+        session.install(*cons, "--upgrade", *stacks)
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
+    only = [a for h in harnesses for a in ("--only", h)]
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    session.run("conformance", "resume", "--matrix", *only, "--label", f"{group}-{release}", "--readme", "README.md",
+                *rest, env=env)
+    tests = [f"tests/test_resume_{h.replace('-', '_')}.py" for h in harnesses if h != "torch"]
+    session.run("python", "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", *tests, env=env)
+
+
 @nox.session(python="3.11")
 def realworld_smoke(session: nox.Session) -> None:
     """CI's smoke selection of the zoo: transformers and LitGPT at the smoke pins (ci/zoo/smoke.txt, one environment),
-    their zoo tests and the spec-free Hugging Face scan's tests."""
-    session.install("-c", "constraints-cpu.txt", "-c", "ci/zoo/smoke.txt", "-e", ".[zoo-hf,zoo-litgpt,dev]")
-    # the full-enumeration scan (slow, about 90 s) runs in `realworld`; here 26 common families stand for it
+    their zoo tests and the spec-free Hugging Face scan's tests; and one resume audit each of the HF Trainer,
+    Lightning and accelerate."""
+    session.install("-c", "constraints-cpu.txt", "-c", "ci/zoo/smoke.txt", "-e", ".[zoo-hf,zoo-litgpt,resume,dev]")
+    # the full-enumeration scan (slow, about 90 s) runs in `realworld`; here 26 common families stand for it.
+    # The resume audit's smoke: one audit per real stack (its finding); `nox -s resume` runs every option.
     session.run("pytest", "-q", "-n", "2", "-p", "no:randomly", "-m", "not slow", "tests/test_zoo_hf.py",
-                "tests/test_zoo_litgpt.py", "tests/test_hf_scan.py", "tests/test_zoo_realworld.py", *session.posargs,
-                env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+                "tests/test_zoo_litgpt.py", "tests/test_hf_scan.py", "tests/test_zoo_realworld.py",
+                "tests/test_resume_hf_trainer.py", "tests/test_resume_lightning.py", "tests/test_resume_accelerate.py",
+                *session.posargs, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
