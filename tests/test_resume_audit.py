@@ -267,3 +267,20 @@ def test_matrix_table_only_regenerates_the_readme_and_fails_on_unreviewed(tmp_pa
     (runs / "z.json").write_text("[1, 2")
     proc = _cli("--matrix", "--table-only", "--out", str(tmp_path / "out"))
     assert proc.returncode == 4 and "not a resume run file" in proc.stderr, proc.stderr
+
+
+def test_a_users_harness_in_the_current_directory_runs_from_the_console_script(tmp_path):
+    """``conformance resume mypkg.train:Harness`` as the README shows it, from the folder that holds ``mypkg``
+    (``python -P``: like the console script, the parent has no current directory on ``sys.path``; the runs are
+    ``python -m`` children started there, which import it)."""
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "train.py").write_text("from conformance.resume.harnesses.torch_loop import TorchLoop\n\n\n"
+                                  "class Harness(TorchLoop):\n    pass\n")
+    proc = subprocess.run([sys.executable, "-P", "-c", "import sys; from conformance.cli import main; "
+                           "sys.exit(main())", "resume", "mypkg.train:Harness", "--steps", "4", "--stop-at", "2",
+                           "--json"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert doc["bit_exact"] and doc["compared_steps"] == 2 and doc["harness"] == "mypkg.train:Harness"

@@ -5,7 +5,8 @@ Usage::
     conformance resume --list
     conformance resume NAME [--workers N] [--stateful-loader] [--dataset-randomness] [--stop-at K] [--steps N]
                             [--seed S] [--timeout T] [--json] [--report-dir DIR] [--keep DIR]
-    conformance resume package.module:Class ...        (your own harness: conformance.resume.protocol)
+    conformance resume package.module:Class ...        (your own harness: conformance.resume.protocol; importable
+                                                        from the current directory or PYTHONPATH)
 
 Exit codes: 0 bit-exact, 1 diverged (or the stack is not deterministic, or a run crashed), 4 bad input (unknown
 harness, bad option, an option the stack does not support, a harness that breaks the protocol), 5 the stack is not
