@@ -149,13 +149,15 @@ def _print(result) -> None:
     print(f"  runs: {secs}; checkpoint: {', '.join(result.checkpoint[:6]) or '(none)'}")
 
 
-def _audit_doc(target: str, name: str, options, directory: Path, timeout: float, say) -> dict:
-    """One audit as a result dict; an unsupported option or a crashed run is a dict that says so."""
+def _audit_doc(target: str, name: str, options, directory: Path, timeout: float, say,
+               versions: dict | None = None) -> dict:
+    """One audit as a result dict; an unsupported option or a crashed run is a dict that says so (with
+    ``versions``: the runs' own record of them is lost)."""
     from .protocol import Unsupported
     from .runner import RunFailed, run_audit
 
     base = {"harness": name, "options": options.as_dict(), "label": options.label(), "bit_exact": False,
-            "first_divergent_step": None, "diverged": []}
+            "first_divergent_step": None, "diverged": [], "versions": versions or {}}
     try:
         result = run_audit(target, options, directory, timeout, progress=say)
     except Unsupported as exc:
@@ -196,15 +198,16 @@ def run_matrix(args: argparse.Namespace) -> int:
         audits, total, t0 = [], len(runnable) * len(combos), time.monotonic()
         for i, (h, options) in enumerate(((h, o) for h in runnable for o in combos), 1):
             started = time.monotonic()
+            versions = {lib: (version_of(lib) or "?").split("+")[0] for lib in (*h.libraries, "torch")}
             if options.stateful_loader and h.stateful_loader:
                 doc = {"harness": h.name, "options": options.as_dict(), "label": options.label(), "bit_exact": False,
                        "first_divergent_step": None, "diverged": [], "unsupported": h.stateful_loader,
-                       "versions": {lib: (version_of(lib) or "?").split("+")[0]
-                                    for lib in (*h.libraries, "torch")}}
+                       "versions": versions}
             else:
                 with tempfile.TemporaryDirectory(prefix="conformance-resume-") as tmp:
                     try:
-                        doc = _audit_doc(h.target, h.name, options, Path(tmp), args.timeout, lambda _line: None)
+                        doc = _audit_doc(h.target, h.name, options, Path(tmp), args.timeout, lambda _line: None,
+                                         versions)
                     except HarnessError as exc:
                         return _error(f"{h.name}: {exc}")
             audits.append(doc)

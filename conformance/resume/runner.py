@@ -15,6 +15,7 @@ the resumed run emitted come first, as they are what the stack says about resumi
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,16 @@ def _checkpoint_files(ckpt: Path) -> list[str]:
     return sorted(str(p.relative_to(ckpt)) for p in ckpt.rglob("*") if p.is_file() and p.name != "READY")[:50]
 
 
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
+
+
+def _exception_line(stderr: str) -> str:
+    """The last line naming an exception (``_pickle.UnpicklingError: ...``), else the last non-empty line (cut)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    named = [ln for ln in lines if _EXCEPTION.match(ln)]
+    return (named or lines or [""])[-1][:400]
+
+
 def _refused(returncode: int | None, stderr: Path) -> None:
     """Raise :class:`Unsupported` / :class:`HarnessError` with the run's own message when it exited saying so."""
     for code, prefix, exc in ((child.EXIT_UNSUPPORTED, child.UNSUPPORTED_PREFIX, Unsupported),
@@ -96,7 +107,7 @@ def run_audit(harness: str, options: Options, directory: Path, timeout: float = 
             _refused(ended.returncode, directory / f"{mode}.err")
             if ended.timed_out or ended.returncode != 0:
                 tail = processes.tail_file(directory / f"{mode}.err", STDERR_TAIL)
-                last = next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()), "")
+                last = _exception_line(tail)
                 raise RunFailed(f"run {LABELS[mode]} of {harness} {ended.describe(timeout)}"
                                 f"{f': {last}' if last else ''}; stderr: {tail or '(empty)'}")
             seconds[mode] = round(ended.seconds, 2)
