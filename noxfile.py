@@ -243,6 +243,7 @@ RESUME_GROUPS = {
                ["torch", "hf-trainer", "lightning", "accelerate"]),
     "litgpt": ("resume-litgpt", ["litgpt", "torchdata"], ["ci/zoo/pinned/litgpt.txt", "ci/resume/pinned-litgpt.txt"],
                ["litgpt"]),
+    "torchtitan": ("zoo-torchtitan", ["torchtitan", "torchdata"], ["ci/zoo/pinned/torchtitan.txt"], ["torchtitan"]),
 }
 
 

@@ -41,6 +41,8 @@ from .protocol import HarnessError, Options
 
 def _numpy(t: Any) -> np.ndarray | None:
     if isinstance(t, torch.Tensor):
+        if hasattr(t, "full_tensor"):  # a DTensor (torchtitan, FSDP2): the whole tensor, gathered
+            t = t.full_tensor()
         t = t.detach().cpu()
         if t.dtype == torch.bfloat16:
             t = t.float()

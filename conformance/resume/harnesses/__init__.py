@@ -2,7 +2,8 @@
 
 Importing this package imports no framework and no stack: :data:`BUILTIN` is plain data, and each harness module
 imports its stack inside its functions. A name is a built-in (``torch``, ``hf-trainer``, ``lightning``,
-``accelerate``, ``litgpt``) or a user's ``package.module:Class`` (see :mod:`conformance.resume.protocol`).
+``accelerate``, ``litgpt``, ``torchtitan``) or a user's ``package.module:Class`` (see
+:mod:`conformance.resume.protocol`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ BUILTIN: tuple[BuiltinHarness, ...] = (
                    "LitGPT pretrain (litgpt.pretrain.setup: 1-layer GPT, AdamW, warmup + cosine LR) with "
                    "train.save_interval and setup(resume=<step-N/lit_model.pth>); torch.compile off on CPU",
                    "https://github.com/Lightning-AI/litgpt"),
+    BuiltinHarness("torchtitan", "conformance.resume.harnesses.torchtitan_train:TorchtitanHarness",
+                   ("torchtitan", "torchdata", "datasets"),
+                   "torchtitan.train.main (1-layer llama3, AdamW, warmup + linear decay) with checkpoint.enable/"
+                   "interval/folder, resumed from the latest step-N; on CPU: device lookup, memory monitor and "
+                   "pg-timeout patched, SDPA instead of FlexAttention (its loader is always a StatefulDataLoader)",
+                   "https://github.com/pytorch/torchtitan"),
 )
 _BY_NAME = {h.name: h for h in BUILTIN}
 
