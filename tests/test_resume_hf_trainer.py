@@ -14,28 +14,17 @@ Each audit starts three interpreters that import transformers (about 80 s on two
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from .resume_cli import run_resume
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("accelerate")
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 
 def _resume(*args: str, timeout: float = 400) -> tuple[int, dict | None, str]:
-    proc = subprocess.run([sys.executable, "-m", "conformance", "resume", "hf-trainer", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    doc = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else None
-    return proc.returncode, doc, proc.stderr
+    return run_resume("hf-trainer", *args, timeout=timeout)
 
 
 @pytest.mark.slow  # nox -s resume runs it; CI's smoke keeps the diverging case

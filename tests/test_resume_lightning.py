@@ -17,29 +17,19 @@ Each audit starts three interpreters that import lightning (about a minute on tw
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from .resume_cli import run_resume
 
 pytest.importorskip("torch")
 pytest.importorskip("lightning")
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 MID_EPOCH_WARNING = "You're resuming from a checkpoint that ended before the epoch ended and your dataloader is not"
 
 
 def _resume(*args: str, timeout: float = 500) -> tuple[int, dict | None, str]:
-    proc = subprocess.run([sys.executable, "-m", "conformance", "resume", "lightning", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    doc = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else None
-    return proc.returncode, doc, proc.stderr
+    return run_resume("lightning", *args, timeout=timeout)
 
 
 def test_lightning_mid_epoch_resume_restarts_the_data_order_and_the_rng():

@@ -24,27 +24,19 @@ Each audit starts three interpreters that import LitGPT (about 40-100 s on two b
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from .resume_cli import run_resume
 
 pytest.importorskip("torch")
 pytest.importorskip("litgpt")
 
-ROOT = Path(__file__).resolve().parents[1]
 HARNESS = "litgpt"
 
 
 def _resume(*args: str, timeout: float = 500) -> tuple[int, dict | None, str]:
-    proc = subprocess.run([sys.executable, "-m", "conformance", "resume", HARNESS, "--timeout", "400", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    doc = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else None
-    return proc.returncode, doc, proc.stderr
+    return run_resume(HARNESS, "--timeout", "400", *args, timeout=timeout)
 
 
 def test_litgpt_pretrain_resume_with_a_plain_dataloader_fails_to_load_its_checkpoint():

@@ -17,28 +17,19 @@ Each audit starts three interpreters that import torchtitan (about 45-60 s on tw
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from .resume_cli import run_resume
 
 pytest.importorskip("torch")
 pytest.importorskip("torchtitan")
 pytest.importorskip("torchdata")
 
-ROOT = Path(__file__).resolve().parents[1]
 HARNESS = "torchtitan"
 
 
 def _resume(*args: str, timeout: float = 500) -> tuple[int, dict | None, str]:
-    proc = subprocess.run([sys.executable, "-m", "conformance", "resume", HARNESS, "--timeout", "400", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
-    doc = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else None
-    return proc.returncode, doc, proc.stderr
+    return run_resume(HARNESS, "--timeout", "400", *args, timeout=timeout)
 
 
 def test_torchtitan_resume_matches_except_the_unsaved_global_rng():

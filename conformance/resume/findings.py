@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from conformance.harness.toml_entries import entries
 
 BEGIN, END = "<!-- resume-findings:begin -->", "<!-- resume-findings:end -->"
 CAUSE_KEYS = ("harness", "options", "versions", "verdict", "first_step", "cause", "code", "documented")
@@ -66,16 +67,8 @@ def verdict_of(audit: dict) -> str:
 def load_causes(text: str | None = None, origin: str = "findings.toml") -> list[Cause]:
     if text is None:
         text = resources.files(__package__).joinpath("findings.toml").read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise FindingsError(f"{origin}: not valid TOML ({exc}); fix the file") from None
     out = []
-    for i, raw in enumerate(data.get("cause", []), 1):
-        where = f"{origin}: [[cause]] #{i}"
-        unknown = sorted(set(raw) - set(CAUSE_KEYS))
-        if unknown:
-            raise FindingsError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(CAUSE_KEYS)}")
+    for where, raw in entries(text, origin, "cause", CAUSE_KEYS, FindingsError):
         for key in ("harness", "options", "verdict", "cause"):
             if not isinstance(raw.get(key), str) or not raw[key]:
                 raise FindingsError(f"{where} needs {key} = \"...\" (a non-empty string)")

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
+
+from conformance.harness.toml_entries import entries
 
 #: Schema of run files and of the merged results.json.
 SCHEMA = 1
@@ -60,26 +61,16 @@ def load_known(text: str | None = None, origin: str = "findings.toml") -> list[K
     """The reviewed findings (the packaged findings.toml unless ``text`` is given)."""
     if text is None:
         text = resources.files(__package__).joinpath("findings.toml").read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise FindingsError(f"{origin}: not valid TOML ({exc}); fix the file") from None
     out = []
-    for i, raw in enumerate(data.get("finding", []), 1):
-        if not isinstance(raw, dict):
-            raise FindingsError(f"{origin}: [[finding]] #{i} must be a table")
-        unknown = sorted(set(raw) - set(FINDING_KEYS))
-        if unknown:
-            raise FindingsError(f"{origin}: [[finding]] #{i}: unknown key(s) {', '.join(unknown)}; known: "
-                                f"{', '.join(FINDING_KEYS)}")
+    for where, raw in entries(text, origin, "finding", FINDING_KEYS, FindingsError):
         for key in ("factory", "parameter", "kind", "confirmed"):
             if not isinstance(raw.get(key), str) or not raw[key]:
-                raise FindingsError(f"{origin}: [[finding]] #{i} needs {key} = \"...\" (a non-empty string)")
+                raise FindingsError(f"{where} needs {key} = \"...\" (a non-empty string)")
         if raw["kind"] not in ("code", "intent", "scan"):
-            raise FindingsError(f"{origin}: [[finding]] #{i}: kind must be code, intent or scan, got "
+            raise FindingsError(f"{where}: kind must be code, intent or scan, got "
                                 f"{raw['kind']!r}")
         if not raw["confirmed"].startswith("https://"):
-            raise FindingsError(f"{origin}: [[finding]] #{i}: confirmed must be a link to the upstream code "
+            raise FindingsError(f"{where}: confirmed must be a link to the upstream code "
                                 "(https://github.com/OWNER/REPO/blob/COMMIT/PATH#L...)")
         out.append(Known(**{k: str(raw.get(k, "")) for k in FINDING_KEYS}))
     return out
