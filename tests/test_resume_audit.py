@@ -133,6 +133,7 @@ FAULTY = {  # harness -> (first divergent step, fields that must be among those 
     "tests.faulty.training:NoRngHarness": (12, {"rng", "dropout", "loss"}, "= A's before step 0"),  # ms-swift #9935
     "tests.faulty.training:EpochZeroHarness": (12, {"batch", "loss"}, "batch = A step 4's"),  # ms-swift #10050
     "tests.faulty.training:LoadGarbageHarness": (12, {"loss", "params"}, ""),  # transformers #28122
+    "tests.faulty.training:SchedulerRestartHarness": (13, {"lr", "params", "optimizer"}, ""),  # schedule restarts
     "tests.faulty.training:UntiedLoadHarness": (13, {"loss", "params", "optimizer"}, ""),  # accelerate #1197
 }
 

@@ -13,6 +13,8 @@ the faulty loop swapped in) as diverged at the right first step (``tests/test_re
   so the resumed epoch replays epoch 0's order;
 * ``LoadGarbageHarness`` (transformers #28122): the restore skips the head's keys (renamed by a legacy-name shim,
   ``strict=False``), which keep the uninitialized memory they were allocated with: the first resumed step diverges;
+* ``SchedulerRestartHarness``: the scheduler is left out of the restore and built afresh, so the LR schedule
+  restarts: the first resumed step still applies the LR the optimizer state carried, the next one diverges in LR;
 * ``UntiedLoadHarness`` (accelerate #1197): the model has two tied layers; the restore copies each entry on its
   own and assigns it, so the tie is broken and the second layer's weight is no longer the parameter the optimizer
   updates: the first resumed step still matches, the second diverges.
@@ -80,6 +82,16 @@ class LoadGarbageLoop(ResumeHarness):
         return step
 
 
+class SchedulerRestartLoop(ResumeHarness):
+    """A scheduler left out of the restore: the resumed run builds a fresh one, so the LR schedule restarts."""
+
+    def restore(self, directory):
+        step = super().restore(directory)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.cfg.steps,
+                                                                    eta_min=1e-4)
+        return step
+
+
 class TiedLoop(ResumeHarness):
     """The loop with two tied square layers (weight sharing): the model the accelerate #1197 load breaks."""
 
@@ -111,6 +123,10 @@ class NoRngHarness(TorchLoop):
 
 class EpochZeroHarness(TorchLoop):
     loop = "tests.faulty.training:ReplayEpochZero"
+
+
+class SchedulerRestartHarness(TorchLoop):
+    loop = "tests.faulty.training:SchedulerRestartLoop"
 
 
 class LoadGarbageHarness(TorchLoop):
