@@ -56,12 +56,6 @@ class AuditResult:
                 "checkpoint": self.checkpoint}
 
 
-def _checkpoint_files(ckpt: Path) -> list[str]:
-    if not ckpt.is_dir():
-        return []
-    return sorted(str(p.relative_to(ckpt)) for p in ckpt.rglob("*") if p.is_file() and p.name != "READY")[:50]
-
-
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
 
 
@@ -126,4 +120,4 @@ def run_audit(harness: str, options: Options, directory: Path, timeout: float = 
     ordered = sorted(warnings.values(), key=lambda w: w["runs"] != ["resume"])
     notes = [n for t in (a, b, c) for n in t.meta.get("notes", [])]
     return AuditResult(harness, options, verdict, a.meta.get("versions", {}), ordered, list(dict.fromkeys(notes)),
-                       seconds, b.meta.get("checkpoint") or _checkpoint_files(directory / "checkpoint"))
+                       seconds, b.meta.get("checkpoint", []))
