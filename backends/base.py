@@ -267,6 +267,18 @@ class Backend(abc.ABC):
         """Boolean mask of the elements the framework's training-mode dropout keeps (drawn from the global RNG)."""
         raise UnsupportedOperation(f"{self.spec} has no dropout")
 
+    def initializer_instance_draws(self, name: str, shape: Sequence[int], dtype: str, seed: str, calls: int = 2,
+                                   **params) -> list[np.ndarray]:
+        """The framework's initializer object ``name`` built ONCE with the seed kind ``seed`` (``"int"``,
+        ``"none"``, ``"generator"``), then called ``calls`` times on the canonical ``shape``."""
+        raise UnsupportedOperation(f"{self.spec} has no reusable initializer objects")
+
+    def shared_initializer_layers(self, module: str, dtype: str, seed: str, count: int = 2,
+                                  **config) -> list[dict[str, np.ndarray]]:
+        """``count`` layers ``module(**config)`` (as :meth:`module_params`) sharing ONE instance of the layer's
+        default weight initializer, seeded per ``seed``."""
+        raise UnsupportedOperation(f"{self.spec} has no reusable initializer objects")
+
     def device_draws(self, shape: Sequence[int]) -> dict[str, np.ndarray]:
         """One float32 standard-normal draw from the global generator of every device :meth:`seed` must seed.
 
@@ -427,6 +439,7 @@ CAPABILITY_METHODS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "rng_state": (("rng_state", "set_rng_state"), ()),
     "generators": (("generator",), ()),
     "dropout": (("dropout_mask",), ()),
+    "initializer_instances": (("initializer_instance_draws", "shared_initializer_layers"), ("named_init", "modules")),
     "device_draws": (("device_draws",), ()),
     "processes": ((), ("seed", "sample", "modules")),
     "distributed": (("rank_params",), ()),

@@ -33,6 +33,9 @@ rng_state     ``rng_state(generator)``, ``set_rng_state(state, generator)``     
               (+ ``fork_rng()``)
 generators    ``generator(seed)``                                                :class:`Generators`
 dropout       ``dropout_mask(shape, p, dtype)``                                  :class:`Dropout`
+initializer_  ``initializer_instance_draws(name, shape, dtype, seed, calls)``,   :class:`InitializerInstances`
+instances     ``shared_initializer_layers(module, dtype, seed, count, **config)``
+              (+ ``named_init`` and ``modules``; contract ``initializer_reuse``)
 device_draws  ``device_draws(shape)``                                            :class:`DeviceDraws`
 processes     nothing more: present with ``seed`` + ``sample`` + ``modules``     :class:`Processes`
 distributed   ``rank_params(world_size, seed, timeout)``                         :class:`Distributed`
@@ -120,7 +123,8 @@ __all__ = [
     "CAPABILITIES", "FLOAT_DTYPES", "INIT_PARAMETERS", "INIT_SCHEMES", "MODULES", "REQUIRED", "SAMPLE_PARAMETERS",
     "Activations", "AdapterOutputError", "Availability", "Backend", "BackendUnavailable", "Capability", "Checkpoints",
     "ConformanceError",
-    "Contract", "DeviceDraws", "Distributed", "Dropout", "Gains", "Generators", "Identity", "Initializers",
+    "Contract", "DeviceDraws", "Distributed", "Dropout", "Gains", "Generators", "Identity", "InitializerInstances",
+    "Initializers",
     "ModelSnapshot", "Models", "Modules", "NamedInitializers", "Processes", "Provider", "RNGState", "Resume",
     "Sampling", "Seeding", "SubprocessFailed", "UnknownBackendError", "UnsupportedOperation", "capabilities_of",
     "implemented_capabilities", "init_params", "missing_methods", "sample_params",
@@ -261,6 +265,23 @@ class Dropout(Protocol):
         """Boolean mask of the elements training-mode dropout keeps, drawn from the global stream."""
 
 
+class InitializerInstances(Protocol):
+    """Capability ``initializer_instances``: frameworks whose initializers are reusable objects (Keras). Needs
+    ``named_init`` and ``modules``, and the contract ``initializer_reuse`` (``"int:same,none:same,generator:differ"``:
+    what a second call of one instance returns for each seed kind, quoted from the framework's docs)."""
+
+    def initializer_instance_draws(self, name: str, shape: Sequence[int], dtype: str, seed: str, calls: int = 2,
+                                   **params) -> list[np.ndarray]:
+        """The initializer ``name`` (framework spelling and keywords, as ``named_init``) built ONCE with the seed kind
+        ``seed`` (``"int"``: a fixed integer, ``"none"``: unseeded, ``"generator"``: the framework's stateful seed
+        object), then called ``calls`` times on the canonical ``shape``."""
+
+    def shared_initializer_layers(self, module: str, dtype: str, seed: str, count: int = 2,
+                                  **config) -> list[dict[str, np.ndarray]]:
+        """``count`` layers ``module(**config)`` (as ``module_params``) whose weight initializer is ONE instance of
+        the layer's default initializer class, seeded per ``seed``: what a user who shares one instance gets."""
+
+
 class DeviceDraws(Protocol):
     """Capability ``device_draws``."""
 
@@ -324,7 +345,8 @@ class Capability:
 
 _PROTOCOLS = {"seed": Seeding, "sample": Sampling, "init": Initializers, "gain": Gains,
               "named_init": NamedInitializers, "modules": Modules, "models": Models, "activations": Activations,
-              "rng_state": RNGState, "generators": Generators, "dropout": Dropout, "device_draws": DeviceDraws,
+              "rng_state": RNGState, "generators": Generators, "dropout": Dropout,
+              "initializer_instances": InitializerInstances, "device_draws": DeviceDraws,
               "processes": Processes, "distributed": Distributed, "checkpoint": Checkpoints, "resume": Resume}
 
 #: Every capability, in the order of the table above (methods and needs from

@@ -12,40 +12,35 @@ from __future__ import annotations
 import math
 
 from conformance.areas.init_schemes.spec import Exact, Expectation
+from conformance.areas.module_defaults import flax_defaults, keras_defaults, tinygrad_defaults
+from conformance.areas.module_defaults.laws import ABSENT, kernel_dims, uniform_sqrt_k
 from conformance.stats import reference as R
 
+__all__ = ["ABSENT", "FRAMEWORK_MODULES", "expected_module", "framework_default", "kernel_dims", "uniform_sqrt_k"]
+
 _DOCS = "torch.nn.{module} docs"
-
-
-def _kernel(kernel_size, dims: int) -> tuple[int, ...]:
-    return tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else (int(kernel_size),) * dims
-
-
-def _uniform_sqrt_k(k: float, what: str) -> Expectation:
-    bound = math.sqrt(k)
-    return Expectation(R.uniform(-bound, bound), f"{what}: U(-sqrt(k), sqrt(k)) = U(-{bound:.6g}, {bound:.6g})")
 
 
 def expected_module(module: str, **config) -> dict[str, Expectation | Exact]:
     """Expected default init of every parameter and buffer of ``module(**config)``."""
     if module == "Linear":
         k = 1.0 / config["in_features"]
-        out = {"weight": _uniform_sqrt_k(k, f"Linear.weight, k = 1/in_features = 1/{config['in_features']}")}
+        out = {"weight": uniform_sqrt_k(k, f"Linear.weight, k = 1/in_features = 1/{config['in_features']}")}
         if config.get("bias", True):
-            out["bias"] = _uniform_sqrt_k(k, f"Linear.bias, k = 1/in_features = 1/{config['in_features']}")
+            out["bias"] = uniform_sqrt_k(k, f"Linear.bias, k = 1/in_features = 1/{config['in_features']}")
         return out
     if module.startswith("Conv"):
         transposed = module.startswith("ConvTranspose")
         dims = int(module[-2])
-        kernel = _kernel(config["kernel_size"], dims)
+        kernel = kernel_dims(config["kernel_size"], dims)
         groups = config.get("groups", 1)
         channels = config["out_channels"] if transposed else config["in_channels"]
         name = "C_out" if transposed else "C_in"
         k = groups / (channels * math.prod(kernel))
         what = f"{module}.{{}}, k = groups/({name}*prod(kernel_size)) = {groups}/({channels}*{math.prod(kernel)})"
-        out = {"weight": _uniform_sqrt_k(k, what.format("weight"))}
+        out = {"weight": uniform_sqrt_k(k, what.format("weight"))}
         if config.get("bias", True):
-            out["bias"] = _uniform_sqrt_k(k, what.format("bias"))
+            out["bias"] = uniform_sqrt_k(k, what.format("bias"))
         return out
     if module == "Embedding":
         out = {"weight": Expectation(R.normal(0.0, 1.0), "Embedding.weight: N(0, 1)")}
@@ -71,9 +66,14 @@ def expected_module(module: str, **config) -> dict[str, Expectation | Exact]:
 
 
 # -- other frameworks' own defaults where they differ from torch's ------------------------------------------------
-#: Marks a parameter or buffer the framework's layer does not have at all.
-ABSENT = Exact("absent", "the framework's layer has no such parameter or buffer")
 _MLX_CONV_SRC = "mlx 0.32.4 python/mlx/nn/layers/convolution.py and convolution_transpose.py (no docstring states it)"
+
+
+#: Framework families whose own defaults live in a module of their own, holding ``framework_default`` with this
+#: function's signature. The family is the framework name up to its first ``-`` (``keras-jax`` -> ``keras``,
+#: ``flax-linen`` -> ``flax``; a faulty adapter ``flax-faulty-...`` in our tests is held to Flax's defaults).
+FRAMEWORK_MODULES = {"tinygrad": tinygrad_defaults, "keras": keras_defaults, "flax": flax_defaults,
+                     "equinox": flax_defaults}
 
 
 def framework_default(framework: str, module: str, param: str, **config) -> tuple[Expectation | Exact, str] | None:
@@ -86,6 +86,9 @@ def framework_default(framework: str, module: str, param: str, **config) -> tupl
     ``nn.Embedding`` draws N(0, 1/dims) (python/mlx/nn/layers/embedding.py: ``scale = math.sqrt(1 / dims)``).
     Candle's Python ``nn.Linear`` and ``nn.Embedding`` document torch's rules (its docstrings are torch's).
     """
+    own = FRAMEWORK_MODULES.get(framework.split("-", 1)[0])
+    if own is not None:
+        return own.framework_default(framework, module, param, **config)
     if framework != "mlx":
         return None
     if module.startswith("BatchNorm") and param == "num_batches_tracked":
@@ -95,9 +98,9 @@ def framework_default(framework: str, module: str, param: str, **config) -> tupl
                 f"MLX initializes {module}.bias to zeros ({_MLX_CONV_SRC}); torch draws U(-sqrt(k), sqrt(k))")
     if module.startswith("ConvTranspose") and param == "weight":
         dims = int(module[-2])
-        kernel = _kernel(config["kernel_size"], dims)
+        kernel = kernel_dims(config["kernel_size"], dims)
         k = 1.0 / (config["in_channels"] * math.prod(kernel))
-        return (_uniform_sqrt_k(k, f"mlx.nn.{module}.weight, k = 1/(C_in*prod(kernel_size)) = "
+        return (uniform_sqrt_k(k, f"mlx.nn.{module}.weight, k = 1/(C_in*prod(kernel_size)) = "
                                    f"1/({config['in_channels']}*{math.prod(kernel)})"),
                 f"MLX scales {module}.weight by C_in*prod(kernel) ({_MLX_CONV_SRC}); "
                 "torch by C_out*prod(kernel)/groups")

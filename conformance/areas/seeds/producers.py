@@ -6,10 +6,27 @@ from __future__ import annotations
 import numpy as np
 
 
+def random_params(backend, module: str, **config) -> list[str]:
+    """Names of ``module``'s parameters whose default init is random for ``backend``: all of them, except those the
+    framework's documented default makes deterministic (Flax's and Keras's zero biases; ``framework_default``
+    returning an ``Exact``), which are no random producer and would repeat by design."""
+    from conformance.areas.init_schemes.spec import Exact
+    from conformance.areas.module_defaults.spec import expected_module, framework_default
+
+    names = []
+    for name, want in expected_module(module, **config).items():
+        own = framework_default(backend.framework, module, name, **config)
+        if not isinstance(own[0] if own is not None else want, Exact):
+            names.append(name)
+    return names
+
+
 def module_flat(backend, dtype, **config) -> np.ndarray:
-    """Every parameter of a default-initialized ``Linear``, flattened in name order."""
+    """Every randomly initialized parameter of a default-initialized ``Linear`` (:func:`random_params`), flattened in
+    name order."""
     params = backend.module_params("Linear", dtype, **config)
-    return np.concatenate([np.asarray(params[k]).ravel() for k in sorted(params)])
+    keep = set(random_params(backend, "Linear", **config))
+    return np.concatenate([np.asarray(params[k]).ravel() for k in sorted(params) if k in keep])
 
 
 #: name -> (capability, draw(backend, dtype, shape)). Each producer draws from the global stream.
