@@ -184,9 +184,18 @@ def markdown(doc: dict, mutants: list[Mutant] | None = None) -> str:
     head = (f"**{doc['caught']}/{doc['total']} mutants caught by their named check** "
             f"({doc['upstream_caught']}/{doc['upstream_total']} reproduce {doc['upstream_classes']} upstream bug "
             f"classes from BUGS.md; the other {doc['total'] - doc['upstream_total']} are synthetic defects at the "
-            "design sizes); the correct references (numpy:cpu, torch:cpu, the genuine model factory) "
+            f"design sizes); the correct references ({', '.join(_references(mutants))}, the genuine model factory) "
             + ("pass" if doc["references_pass"] else "**do not all pass**") + " the same selections.")
     return head + "\n\n" + table(mutants, caught) + f"\n\nRegenerate: `{REGENERATE}`."
+
+
+def _references(mutants: list[Mutant]) -> list[str]:
+    """The correct backends the ``run`` mutants are compared with, in catalogue order."""
+    out: list[str] = []
+    for m in mutants:
+        if m.kind == "run" and m.reference not in out:
+            out.append(m.reference)
+    return out
 
 
 def expected_markdown(mutants: list[Mutant] | None = None) -> str:

@@ -23,6 +23,9 @@ SEED = "tests.faulty.seed_adapters"
 RNG = "tests.faulty.rng_bugs"
 TRAIN = "tests.faulty.training"
 MODELS = "tests.faulty.models"
+FLAX = "tests.faulty.flax_adapters"
+KERAS = "tests.faulty.keras_adapters"
+TINYGRAD = "tests.faulty.tinygrad_adapters"
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,36 @@ MUTANTS: list[Mutant] = [
     Mutant("faulty-realized-together:cpu", RNG, "tinygrad #16520, #9108",
            "draws realized together repeat (counter advanced once per realization)",
            "seeds/test_successive_draws_differ[sample-uniform]", "float32", "distinct"),
+    # -- tinygrad (tests/faulty/tinygrad_adapters.py) -----------------------------------------------------------------
+    Mutant("tinygrad-faulty-lazy:cpu", TINYGRAD, "tinygrad #16520",
+           "draws double-buffered and realized newest-first: each call returns the next draw's values, successive "
+           "draws repeat", "seeds/test_successive_draws_differ[sample-uniform]", "float32", "distinct",
+           reference="tinygrad:cpu"),
+    Mutant("tinygrad-faulty-truncate:cpu", TINYGRAD, "design",
+           "bfloat16 init narrowed from float32 by dropping the low 16 bits (round toward zero) instead of "
+           ".cast(dtypes.bfloat16)", NORMAL, "bfloat16", "chi2", reference="tinygrad:cpu"),
+    # -- Flax and Equinox (tests/faulty/flax_adapters.py) -------------------------------------------------------------
+    Mutant("flax-faulty-groups-ignored:cpu", FLAX, "MLX #4536",
+           "grouped nnx.Conv kernel_init takes LeCun's fan_in over all input channels (feature_group_count ignored)",
+           CONV_GROUPS, "float32", "variance", reference="flax:cpu"),
+    Mutant("equinox-faulty-key-reuse:cpu", FLAX, "candle #1931",
+           "one PRNG key reused for every eqx.nn layer (never split): two Linear layers identical",
+           "seeds/test_layers_independent", "float32", "distinct", reference="equinox:cpu"),
+    # -- Keras 3 (tests/faulty/keras_adapters.py) ---------------------------------------------------------------------
+    Mutant("keras-faulty-shared-init:cpu", KERAS, "candle #1931",
+           "every Dense/Conv kernel from one shared GlorotUniform(seed=1337) instance: identical layers in every run",
+           "seeds/test_successive_draws_differ[module-Linear]", "float32", "distinct", reference="keras-jax:cpu"),
+    Mutant("keras-faulty-shared-init:cpu", KERAS, "candle #1931",
+           "every Dense/Conv kernel from one shared GlorotUniform(seed=1337) instance: identical layers",
+           "seeds/test_layers_independent", "float32", "distinct", reference="keras-jax:cpu"),
+    Mutant("keras-faulty-frozen-seedgen:cpu", KERAS, "pytorch #78009",
+           "a SeedGenerator-seeded initializer frozen to its first seed: one shared instance repeats itself",
+           "initializer_instances/test_shared_instance_layers[generator]", "float32", "distinct",
+           reference="keras-jax:cpu"),
+    Mutant("keras-faulty-frozen-seedgen:cpu", KERAS, "pytorch #78009",
+           "a SeedGenerator-seeded initializer frozen to its first seed: calls repeat",
+           "initializer_instances/test_instance_reuse[glorot_uniform-generator]", "float32", "distinct",
+           reference="keras-jax:cpu"),
     # -- resume and checkpoints (tests/faulty/training.py, torch) -----------------------------------------------------
     Mutant("faulty-resume-epoch0:cpu", TRAIN, "ms-swift #10050", "resume replays epoch 0's data order",
            "checkpoints/test_resume_bit_exact", None, "batch_order", reference="torch:cpu"),
