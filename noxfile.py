@@ -1,7 +1,8 @@
 """nox sessions. CPU installs use constraints-cpu.txt so torch resolves to the CPU build.
 
-    conformance   the conformance suite per framework extra (torch with the numpy reference, jax, mlx, candle),
-                  then `merge`: one report of every backend present in reports/index.html
+    conformance   the conformance suite per framework extra (torch with the numpy reference, jax, mlx, candle,
+                  tinygrad, keras-jax, keras-torch, flax with equinox), then `merge`: one report of every backend
+                  present in reports/index.html and the cross-framework summary table
     tests         our own tests (statistics, plugin, CLI, faulty adapters, calibration)
     lint          ruff, and actionlint on .github/workflows (the reusable workflow users call)
     golden        conformance golden verify (golden files valid, fingerprints unchanged)
@@ -40,7 +41,14 @@ EXTRAS = {
     "jax": ["jax:cpu", "jax:gpu"],
     "mlx": ["mlx:cpu", "mlx:gpu"],
     "candle": ["candle:cpu", "candle:cuda", "candle:metal"],
+    "tinygrad": ["tinygrad:cpu", "tinygrad:cuda", "tinygrad:metal"],
+    "keras-jax": ["keras-jax:cpu"],
+    "keras-torch": ["keras-torch:cpu"],
+    "flax": ["flax:cpu", "flax-linen:cpu", "equinox:cpu"],
 }
+#: The pip extras each session installs where they differ from its name (Flax and Equinox share one JAX
+#: environment; Keras brings its backend's framework through its own extra).
+INSTALL = {"torch": "torch,checkpoint", "flax": "flax,equinox"}
 
 
 @nox.session(python="3.11")
@@ -48,7 +56,7 @@ EXTRAS = {
 def conformance(session: nox.Session, extra: str) -> None:
     """The conformance suite for one framework extra (reports/<extra>/); `merge` then combines every extra's
     results into reports/index.html. `nox -s conformance` runs all extras; `nox -s "conformance(extra='jax')"` one."""
-    _install(session, "torch,checkpoint" if extra == "torch" else extra)
+    _install(session, INSTALL.get(extra, extra))
     session.notify("merge")
     session.run("conformance", "backends")
     specs = [arg for spec in EXTRAS[extra] for arg in ("--backend", spec)]
@@ -69,6 +77,9 @@ def merge(session: nox.Session) -> None:
         session.run("python", "-c", f"import shutil; shutil.copy({found[0]!r}, 'reports/results.json')")
     else:
         session.run("conformance", "report", "merge", *found, "-o", "reports", *_mutation_option())
+    # the README's cross-framework summary, from this run (`conformance report summary reports/results.json
+    # --readme README.md` writes it into the README)
+    session.run("conformance", "report", "summary", "reports/results.json")
 
 
 def _mutation_option() -> list[str]:

@@ -48,6 +48,7 @@ import functools
 import math
 import os
 import platform
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -663,6 +664,10 @@ class TinygradProvider(Provider):
         except Exception as exc:  # noqa: BLE001 - any import failure means unavailable
             return Availability(False, f"tinygrad is not installed ({EXTRA}): {exc!r}")
         name = DEVICES[device]
+        if device == "cpu" and ":" not in os.environ.get("DEV", "CPU") and shutil.which("clang") is None:
+            return Availability(False, f"tinygrad {tinygrad_version()}: tinygrad:cpu compiles its kernels with clang, "
+                                       "which is not on PATH (Debian/Ubuntu: apt-get install clang; or choose "
+                                       "another CPU renderer, e.g. DEV=CPU:LLVM)")
         try:
             Device[name]
         except Exception as exc:  # noqa: BLE001 - no such device or runtime here

@@ -238,3 +238,18 @@ def test_numpy_round_trip_is_bit_exact(tg):
         with tg._ctx(dtype):
             back = T.to_numpy(T.from_numpy(a, dtype, tg._dev), dtype)
         assert back.dtype == np_dt and back.tobytes() == a.tobytes(), dtype
+
+
+def test_cpu_without_clang_is_unavailable_with_the_fix(monkeypatch):
+    """tinygrad:cpu compiles every kernel with clang: without it on PATH the spec is unavailable, naming clang and how
+    to install it (not an error in every check)."""
+    pytest.importorskip("tinygrad")
+    import shutil
+
+    from conformance.backends.tinygrad_adapter import PROVIDER
+
+    monkeypatch.setenv("DEV", "CPU")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    availability = PROVIDER.probe("cpu")
+    assert not availability.available
+    assert "clang" in availability.reason and "apt-get install clang" in availability.reason

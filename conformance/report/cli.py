@@ -2,6 +2,7 @@
 
     conformance report [RESULTS] [-o DIR] [--mutation-score FILE]
     conformance report merge A.json B.json [...] -o DIR [--mutation-score FILE]
+    conformance report summary [RESULTS] [--readme README.md]
 
 The report is built from the results file(s) and the files named here only. A results file that is not valid JSON,
 of another schema or with a missing or bad field is one line on stderr naming the file and the field, and exit
@@ -33,18 +34,38 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(args: argparse.Namespace) -> int:
+    """Print the cross-framework summary table, or replace the README's block with it."""
+    from . import frameworks_summary as fs
+    from .readme import replace_block
+
+    results = load_results(Path(args.results[0] if args.results else "reports/results.json"))
+    body = fs.table(results)
+    if not args.readme:
+        print(body)
+        return 0
+    readme = Path(args.readme)
+    text = replace_block(readme.read_text(encoding="utf-8"), body, fs.BEGIN, fs.END)
+    atomic_write(readme, text)
+    print(f"wrote the cross-framework summary ({len(fs.backends_in(results))} backends) into {readme}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("report", help="render index.html from results.json, or merge results from several machines",
                        description="Render the HTML report again from a results file without re-running checks "
                                    "(`conformance report [RESULTS] [-o DIR]`), or merge results files produced on "
                                    "different machines into one matrix "
-                                   "(`conformance report merge A.json B.json -o DIR`). The report reads only the "
-                                   "files named here.")
+                                   "(`conformance report merge A.json B.json -o DIR`), or print the cross-framework "
+                                   "summary table (`conformance report summary [RESULTS] [--readme README.md]`). "
+                                   "The report reads only the files named here.")
     p.add_argument("results", nargs="*", default=["reports/results.json"],
                    help="results file (default %(default)s); after 'merge': two or more results files")
     p.add_argument("-o", "--output", default=None, help="output directory (default: beside the results file)")
     p.add_argument("--mutation-score", default=None, metavar="FILE",
                    help="add the mutation score section from this file (written by tools/mutation_score.py)")
+    p.add_argument("--readme", default=None, metavar="FILE",
+                   help="with 'summary': replace the README's frameworks-summary block in FILE instead of printing")
     p.set_defaults(func=_dispatch)
 
 
@@ -64,6 +85,13 @@ def _dispatch_checked(args: argparse.Namespace) -> int:
         if not args.output:
             raise ValueError("report merge needs -o DIR")
         return merge_cmd(args)
+    if args.results and args.results[0] == "summary":
+        args.results = args.results[1:]
+        if len(args.results) > 1:
+            raise ValueError("report summary takes one results file")
+        return _summary(args)
+    if args.readme:
+        raise ValueError("--readme goes with 'conformance report summary'")
     if len(args.results) != 1:
         raise ValueError("give one results file to render (or 'merge' followed by several)")
     args.results = args.results[0]
