@@ -223,6 +223,19 @@ class Backend(abc.ABC):
         if dtype not in self.dtypes:
             raise UnsupportedOperation(f"{self.spec} does not support {dtype}")
 
+    def swiglu_layout(self, name: str, dtype: str, params: dict) -> str:
+        """The ``layout`` of an ``activation2`` call, after the checks every adapter makes: the activation is
+        ``swiglu`` (else :class:`UnsupportedOperation`), ``dtype`` is supported here, no other parameter is given
+        (else ``TypeError``)."""
+        if name != "swiglu":
+            raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
+        self.require_dtype(dtype)
+        params = dict(params)
+        layout = params.pop("layout", "contiguous")
+        if params:
+            raise TypeError(f"swiglu takes no parameters, got {sorted(params)}")
+        return layout
+
     # -- randomness ---------------------------------------------------------------------
     def seed(self, seed: int) -> None:
         """Seed the framework's global random state (every device it drives)."""

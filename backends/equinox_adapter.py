@@ -33,7 +33,7 @@ import numpy as np
 
 from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
 from .flax_adapter import bn_momentum, conv_config, done, embedding_config, norm_shape, transposed_to_torch
-from .jax_adapter import DEFAULT_SEED, KeyStream, to_numpy
+from .jax_adapter import DEFAULT_SEED, KeyStream, probe_jax_stack, to_numpy
 
 EXTRA = "pip install 'dl-conformance[equinox]'"
 _SRC = "equinox 0.13.8 equinox/nn/_linear.py, _conv.py, _embedding.py, _misc.py"
@@ -174,18 +174,7 @@ class EquinoxProvider(Provider):
     """Equinox on ``cpu`` (and ``gpu`` when jax has one); :meth:`probe` never raises."""
 
     def probe(self, device: str) -> Availability:
-        try:
-            import equinox  # noqa: F401
-            import jax
-        except Exception as exc:  # noqa: BLE001 - any import failure means unavailable
-            return Availability(False, f"equinox is not installed ({EXTRA}): {exc!r}")
-        if device not in self.devices:
-            return Availability(False, f"equinox has no device {device!r}")
-        try:
-            jax.devices(device)
-        except Exception as exc:  # noqa: BLE001 - no such platform here
-            return Availability(False, f"jax {jax.__version__} has no {device} platform here: {exc}")
-        return Availability(True)
+        return probe_jax_stack("equinox", device, self.devices, ("equinox",), EXTRA)
 
     def _create(self, device: str) -> Backend:
         return EquinoxBackend(device)

@@ -41,7 +41,7 @@ import numpy as np
 
 from . import layouts
 from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
-from .jax_adapter import DEFAULT_SEED, NAMED, KeyStream, to_numpy
+from .jax_adapter import DEFAULT_SEED, NAMED, KeyStream, probe_jax_stack, to_numpy
 
 LAYOUT = "io"
 EXTRA = "pip install 'dl-conformance[flax]'"
@@ -418,18 +418,7 @@ class FlaxProvider(Provider):
     backend_cls = None  # set below: NnxBackend
 
     def probe(self, device: str) -> Availability:
-        try:
-            import flax  # noqa: F401
-            import jax
-        except Exception as exc:  # noqa: BLE001 - any import failure means unavailable
-            return Availability(False, f"flax is not installed ({EXTRA}): {exc!r}")
-        if device not in self.devices:
-            return Availability(False, f"{self.framework} has no device {device!r}")
-        try:
-            jax.devices(device)
-        except Exception as exc:  # noqa: BLE001 - no such platform here
-            return Availability(False, f"jax {jax.__version__} has no {device} platform here: {exc}")
-        return Availability(True)
+        return probe_jax_stack(self.framework, device, self.devices, ("flax",), EXTRA)
 
     def _create(self, device: str) -> Backend:
         return self.backend_cls(device)

@@ -352,7 +352,7 @@ class JaxBackend(Backend):
         if name not in _ACTIVATIONS:
             raise UnsupportedOperation(f"{self.spec} has no activation {name!r}")
         self.require_dtype(dtype)
-        _contiguous_only(self.spec, params.pop("layout", "contiguous"))
+        contiguous_only(self.spec, params.pop("layout", "contiguous"))
         fn = _compiled(name, tuple(sorted(params.items())))
         out, grad = self._run(fn, [x], dtype)
         return out, grad
@@ -360,31 +360,32 @@ class JaxBackend(Backend):
     def activation2(self, name: str, x: np.ndarray, y: np.ndarray, dtype: str,
                     **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``swiglu``: ``jax.nn.silu(x) * y`` (JAX has no swiglu) and both partials from ``jax.vjp``."""
-        if name != "swiglu":
-            raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
-        self.require_dtype(dtype)
-        _contiguous_only(self.spec, params.pop("layout", "contiguous"))
-        if params:
-            raise TypeError(f"swiglu takes no parameters, got {sorted(params)}")
+        contiguous_only(self.spec, self.swiglu_layout(name, dtype, params))
         return self._run(_compiled("swiglu", ()), [x, y], dtype)
 
     def _run(self, fn, inputs: list[np.ndarray], dtype: str) -> tuple[np.ndarray, ...]:
-        """Flatten and zero-pad the inputs to a power-of-two length, run ``fn``, cut and reshape the outputs."""
-        dt = D.numpy_dtype(dtype)
-        arrays = [np.asarray(a).astype(dt) for a in inputs]
-        shape, n = arrays[0].shape, arrays[0].size
-        size = _bucket(n)
-        padded = []
-        for a in arrays:
-            buf = np.zeros(size, dt)
-            buf[:n] = a.ravel()
-            padded.append(buf)
         with self._on_device():
-            outs = fn(*[_jnp().asarray(p) for p in padded])
-        return tuple(to_numpy(o)[:n].reshape(shape) for o in outs)
+            return run_padded(fn, inputs, dtype)
 
 
-def _contiguous_only(spec: str, layout: str) -> None:
+def run_padded(fn, inputs: list[np.ndarray], dtype: str) -> tuple[np.ndarray, ...]:
+    """Flatten and zero-pad the inputs to a power-of-two length (so a handful of compiled shapes serve every call),
+    run the jitted ``fn`` on them as ``dtype`` JAX arrays, cut and reshape the outputs (shared by the adapters that
+    compute through JAX: this one and Keras on JAX)."""
+    dt = D.numpy_dtype(dtype)
+    arrays = [np.asarray(a).astype(dt) for a in inputs]
+    shape, n = arrays[0].shape, arrays[0].size
+    size = _bucket(n)
+    padded = []
+    for a in arrays:
+        buf = np.zeros(size, dt)
+        buf[:n] = a.ravel()
+        padded.append(buf)
+    outs = fn(*[_jnp().asarray(p) for p in padded])
+    return tuple(to_numpy(o)[:n].reshape(shape) for o in outs)
+
+
+def contiguous_only(spec: str, layout: str) -> None:
     """JAX arrays have no user-visible strides: a transposed or strided *view* cannot be built, so the
     non-contiguous checks cannot run (comparing the same array with itself would pass vacuously)."""
     if layout == "contiguous":
@@ -395,21 +396,32 @@ def _contiguous_only(spec: str, layout: str) -> None:
     raise ValueError(f"unknown layout {layout!r}; expected contiguous, transposed or strided")
 
 
+def probe_jax_stack(framework: str, device: str, devices: Sequence[str], modules: Sequence[str] = (),
+                    extra: str = EXTRA) -> Availability:
+    """Availability of a framework built on JAX (JAX itself, Flax, Equinox) on ``device``: ``modules`` and jax
+    import, the device is one of ``devices``, and jax has that platform here. Never raises."""
+    try:
+        import importlib
+
+        for module in modules:
+            importlib.import_module(module)
+        import jax
+    except Exception as exc:  # noqa: BLE001 - any import failure means unavailable
+        return Availability(False, f"{framework} is not installed ({extra}): {exc!r}")
+    if device not in devices:
+        return Availability(False, f"{framework} has no device {device!r}")
+    try:
+        jax.devices(device)
+    except Exception as exc:  # noqa: BLE001 - no such platform here
+        return Availability(False, f"jax {jax.__version__} has no {device} platform here: {exc}")
+    return Availability(True)
+
+
 class JaxProvider(Provider):
     """JAX on ``cpu`` and ``gpu``; :meth:`probe` never raises."""
 
     def probe(self, device: str) -> Availability:
-        try:
-            import jax
-        except Exception as exc:  # noqa: BLE001 - any import failure means unavailable
-            return Availability(False, f"jax is not installed ({EXTRA}): {exc!r}")
-        if device not in self.devices:
-            return Availability(False, f"jax has no device {device!r}")
-        try:
-            jax.devices(device)
-        except Exception as exc:  # noqa: BLE001 - no such platform here
-            return Availability(False, f"jax {jax.__version__} has no {device} platform here: {exc}")
-        return Availability(True)
+        return probe_jax_stack("jax", device, self.devices)
 
     def _create(self, device: str) -> Backend:
         return JaxBackend(device)

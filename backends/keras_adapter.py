@@ -47,6 +47,7 @@ from . import dtypes as D
 from . import gains, layouts
 from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
 from .interface import init_params, sample_params
+from .jax_adapter import contiguous_only, run_padded
 
 LAYOUT = "io"
 EXTRAS = {"jax": "pip install 'dl-conformance[keras-jax]'", "torch": "pip install 'dl-conformance[keras-torch]'"}
@@ -198,10 +199,6 @@ def _activation_fn(name: str, params: dict):
 
 
 _JIT: dict = {}
-
-
-def _bucket(n: int) -> int:
-    return max(64, 1 << max(n - 1, 0).bit_length())
 
 
 def _seed_kind(seed: str):
@@ -478,26 +475,22 @@ class KerasBackend(Backend):
         layout = params.pop("layout", "contiguous")
         fn = _activation_fn(name, params)
         if self.keras_backend == "jax":
-            _contiguous_only(self.spec, layout)
+            contiguous_only(self.spec, layout)
             return self._jax_run((name, tuple(sorted(params.items()))), lambda a: fn(a), [x], dtype)
         return self._torch_run(lambda a: fn(a), [x], dtype, layout)
 
     def activation2(self, name: str, x: np.ndarray, y: np.ndarray, dtype: str,
                     **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``swiglu``: ``keras.activations.silu(x) * y`` (Keras has no swiglu) and both partials."""
-        if name != "swiglu":
-            raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
-        self.require_dtype(dtype)
-        layout = params.pop("layout", "contiguous")
-        if params:
-            raise TypeError(f"swiglu takes no parameters, got {sorted(params)}")
+        layout = self.swiglu_layout(name, dtype, params)
         fn = lambda a, b: self._k.activations.silu(a) * b  # noqa: E731
         if self.keras_backend == "jax":
-            _contiguous_only(self.spec, layout)
+            contiguous_only(self.spec, layout)
             return self._jax_run(("swiglu", ()), fn, [x, y], dtype)
         return self._torch_run(fn, [x, y], dtype, layout)
 
     def _jax_run(self, key, fn, inputs: list[np.ndarray], dtype: str) -> tuple[np.ndarray, ...]:
+        """``jit(x -> (fn(x), vjp(fn, x)(ones)))``, cached per ``key``, on padded inputs (as the JAX adapter)."""
         import jax
         import jax.numpy as jnp
 
@@ -507,17 +500,7 @@ class KerasBackend(Backend):
                 return (out, *vjp(jnp.ones_like(out)))
 
             _JIT[key] = jax.jit(run)
-        dt = D.numpy_dtype(dtype)
-        arrays = [np.asarray(a).astype(dt) for a in inputs]
-        shape, n = arrays[0].shape, arrays[0].size
-        size = _bucket(n)
-        padded = []
-        for a in arrays:
-            buf = np.zeros(size, dt)
-            buf[:n] = a.ravel()
-            padded.append(jnp.asarray(buf))
-        outs = _JIT[key](*padded)
-        return tuple(np.array(o, copy=True)[:n].reshape(shape) for o in outs)
+        return run_padded(_JIT[key], inputs, dtype)
 
     def _torch_run(self, fn, inputs: list[np.ndarray], dtype: str, layout: str) -> tuple[np.ndarray, ...]:
         import torch
@@ -551,15 +534,6 @@ def _torch_leaf(x: np.ndarray, dtype: str, layout: str):
     else:
         raise ValueError(f"unknown layout {layout!r}; expected contiguous, transposed or strided")
     return t.detach().requires_grad_(True)
-
-
-def _contiguous_only(spec: str, layout: str) -> None:
-    if layout == "contiguous":
-        return
-    if layout in ("transposed", "strided"):
-        raise UnsupportedOperation(f"{spec}: JAX arrays have no strides (jax.Array is a dense logical array), so a "
-                                   f"{layout} non-contiguous input cannot be built")
-    raise ValueError(f"unknown layout {layout!r}; expected contiguous, transposed or strided")
 
 
 def _done(config: dict, module: str) -> None:

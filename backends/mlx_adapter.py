@@ -340,12 +340,7 @@ class MlxBackend(Backend):
     def activation2(self, name: str, x: np.ndarray, y: np.ndarray, dtype: str,
                     **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``swiglu``: ``mlx.nn.silu(x) * y`` (MLX has no swiglu) and both partials from ``mx.vjp``."""
-        if name != "swiglu":
-            raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
-        self.require_dtype(dtype)
-        layout = params.pop("layout", "contiguous")
-        if params:
-            raise TypeError(f"swiglu takes no parameters, got {sorted(params)}")
+        layout = self.swiglu_layout(name, dtype, params)
         mx, nn = _mx(), _nn()
         with self._stream():
             xt, yt = self._input(x, dtype, layout), self._input(y, dtype, layout)

@@ -635,12 +635,7 @@ class TinygradBackend(Backend):
     def activation2(self, name: str, x: np.ndarray, y: np.ndarray, dtype: str,
                     **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``swiglu``: ``x.silu() * y`` (tinygrad has no swiglu) and both partials from tinygrad's autograd."""
-        if name != "swiglu":
-            raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
-        self.require_dtype(dtype)
-        layout = params.pop("layout", "contiguous")
-        if params:
-            raise TypeError(f"swiglu takes no parameters, got {sorted(params)}")
+        layout = self.swiglu_layout(name, dtype, params)
         return self._run(lambda a, b: a.silu() * b, ("swiglu",), [x, y], dtype, layout)
 
 

@@ -327,12 +327,7 @@ class TorchBackend(Backend):
                     **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``swiglu``: ``F.silu(x) * y`` (the LLaMA-style gate) and ``autograd.grad`` w.r.t. x and y."""
         torch = _torch()
-        if name != "swiglu":
-            raise UnsupportedOperation(f"{self.spec} has no two-input activation {name!r}")
-        self.require_dtype(dtype)
-        layout = params.pop("layout", "contiguous")
-        if params:
-            raise TypeError(f"swiglu takes no parameters, got {sorted(params)}")
+        layout = self.swiglu_layout(name, dtype, params)
         xt, yt = self._leaf(x, dtype, layout), self._leaf(y, dtype, layout)
         with torch.enable_grad():
             out = torch.nn.functional.silu(xt) * yt
