@@ -9,7 +9,11 @@ Keras's idiom (BUGS.md, "Seeds and RNG streams": identical layers, candle #1931;
 * ``keras-faulty-frozen-seedgen``: a ``keras.random.SeedGenerator``-seeded instance whose seed is drawn once, when
   the instance is built (the generator's state frozen into an int), so it repeats its first values on every call
   although Keras documents different values: caught by ``initializer_instances/test_instance_reuse[...-generator]``
-  and ``test_shared_instance_layers[generator]``.
+  and ``test_shared_instance_layers[generator]``;
+* ``keras-faulty-advancing-seed``: the converse, an instance seeded with an int (or unseeded) built on a
+  ``SeedGenerator``, so its calls differ although Keras documents the same values (the contract check must fail
+  both ways): caught by ``initializer_instances/test_instance_reuse[...-int]`` and
+  ``test_shared_instance_layers[int]`` (``bitwise_equal``).
 
 The Keras backend is the one already imported in this process (``jax`` when keras is not imported yet), so these
 run beside ``keras-jax:cpu`` or ``keras-torch:cpu`` (``--adapters tests.faulty.keras_adapters``). Framework names
@@ -66,4 +70,13 @@ class FrozenSeedGenerator(KerasBackend):
         return [self.module_params(module, dtype, _weight_initializer=shared, **config) for _ in range(count)]
 
 
-PROVIDERS = providers(keras_faulty_shared_init=SharedInit, keras_faulty_frozen_seedgen=FrozenSeedGenerator)
+class AdvancingSeed(FrozenSeedGenerator):
+    """keras: an int-seeded or unseeded initializer instance that advances like a SeedGenerator (calls differ)."""
+
+    def _frozen(self, name: str, seed: str, **params):
+        cls = getattr(self._k.initializers, name)
+        return cls(seed=self._k.random.SeedGenerator(1337), **params)
+
+
+PROVIDERS = providers(keras_faulty_shared_init=SharedInit, keras_faulty_frozen_seedgen=FrozenSeedGenerator,
+                      keras_faulty_advancing_seed=AdvancingSeed)
