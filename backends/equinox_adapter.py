@@ -27,22 +27,14 @@ Contract
 
 from __future__ import annotations
 
-import platform
-
 import numpy as np
 
 from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
 from .flax_adapter import bn_momentum, conv_config, done, embedding_config, norm_shape, transposed_to_torch
-from .jax_adapter import DEFAULT_SEED, KeyStream, probe_jax_stack, to_numpy
+from .jax_adapter import DEFAULT_SEED, KeyedJaxBackend, jax_dtype, probe_jax_stack, to_numpy
 
 EXTRA = "pip install 'dl-conformance[equinox]'"
 _SRC = "equinox 0.13.8 equinox/nn/_linear.py, _conv.py, _embedding.py, _misc.py"
-
-
-def _jax():
-    import jax
-
-    return jax
 
 
 def _eqx():
@@ -51,13 +43,7 @@ def _eqx():
     return eqx
 
 
-def _dtype(dtype: str):
-    import jax.numpy as jnp
-
-    return getattr(jnp, dtype)
-
-
-class EquinoxBackend(Backend):
+class EquinoxBackend(KeyedJaxBackend):
     """``equinox.nn`` layers with their default initialization, ``dtype`` always explicit."""
 
     framework = "equinox"
@@ -82,22 +68,8 @@ class EquinoxBackend(Backend):
                             "passes dtype", _SRC + " (default_floating_dtype)"),
     }
 
-    def __init__(self, device: str) -> None:
-        jax = _jax()
-        jax.config.update("jax_enable_x64", True)
-        self.device = device
-        self._device = jax.devices(device)[0]
-        self._stream = KeyStream(DEFAULT_SEED)
-
     def versions(self) -> dict[str, str]:
-        import jaxlib
-
-        return {"equinox": _eqx().__version__, "jax": _jax().__version__, "jaxlib": jaxlib.__version__,
-                "numpy": np.__version__, "device": platform.processor() or platform.machine()}
-
-    def seed(self, seed: int) -> None:
-        """The adapter's key becomes ``jax.random.PRNGKey(seed)``; each layer takes the next split key."""
-        self._stream = KeyStream(int(seed))
+        return {"equinox": _eqx().__version__, **self.jax_versions()}
 
     def _key(self):
         return self._stream.next()
@@ -106,8 +78,8 @@ class EquinoxBackend(Backend):
         """The ``eqx.nn`` layer with the same role, built with its default init in ``dtype`` from the next key;
         parameters by torch's names, in torch's layout."""
         self.require_dtype(dtype)
-        with _jax().default_device(self._device):
-            layer, conv = self._build(module, dict(config), _dtype(dtype))
+        with self._on_device():
+            layer, conv = self._build(module, dict(config), jax_dtype(dtype))
         out = {}
         for name in ("weight", "bias"):
             value = getattr(layer, name, None)

@@ -34,35 +34,18 @@ Contract
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Sequence
 
 import numpy as np
 
 from . import layouts
 from .base import FLOAT_DTYPES, Availability, Backend, Contract, Provider, UnsupportedOperation
-from .jax_adapter import DEFAULT_SEED, NAMED, KeyStream, probe_jax_stack, to_numpy
+from .jax_adapter import DEFAULT_SEED, NAMED, KeyedJaxBackend, jax_dtype, probe_jax_stack, to_numpy
 
 LAYOUT = "io"
 EXTRA = "pip install 'dl-conformance[flax]'"
 _LINEN_SRC = "flax 0.12.8 flax/linen/linear.py, flax/linen/normalization.py"
 _NNX_SRC = "flax 0.12.8 flax/nnx/nn/linear.py, flax/nnx/nn/normalization.py"
-
-
-def _jax():
-    import jax
-
-    return jax
-
-
-def _jnp():
-    import jax.numpy as jnp
-
-    return jnp
-
-
-def _jax_dtype(dtype: str):
-    return getattr(_jnp(), dtype)
 
 
 def _kernel(kernel_size, dims: int) -> tuple[int, ...]:
@@ -148,7 +131,7 @@ def embedding_config(c: dict, where: str) -> tuple[int, int]:
     return int(c.pop("num_embeddings")), int(c.pop("embedding_dim"))
 
 
-class FlaxBackend(Backend):
+class FlaxBackend(KeyedJaxBackend):
     """Shared by the nnx and linen adapters: identity, the key stream, named initializers and the torch-name
     mapping of parameters; subclasses build the layer (:meth:`_build`)."""
 
@@ -156,24 +139,10 @@ class FlaxBackend(Backend):
     api = ""
     dtypes = frozenset(FLOAT_DTYPES)
 
-    def __init__(self, device: str) -> None:
-        jax = _jax()
-        jax.config.update("jax_enable_x64", True)
-        self.device = device
-        self._device = jax.devices(device)[0]
-        self._stream = KeyStream(DEFAULT_SEED)
-
     def versions(self) -> dict[str, str]:
         import flax
-        import jaxlib
 
-        return {"flax": flax.__version__, "jax": _jax().__version__, "jaxlib": jaxlib.__version__,
-                "numpy": np.__version__, "api": self.api, "device": platform.processor() or platform.machine()}
-
-    # -- randomness ----------------------------------------------------------------------------------------------
-    def seed(self, seed: int) -> None:
-        """The adapter's key becomes ``jax.random.PRNGKey(seed)``; each layer takes the next split key."""
-        self._stream = KeyStream(int(seed))
+        return {"flax": flax.__version__, **self.jax_versions(), "api": self.api}
 
     # -- named initializers ----------------------------------------------------------------------------------------
     def _initializers(self):
@@ -191,8 +160,8 @@ class FlaxBackend(Backend):
         factory = getattr(self._initializers(), name)
         initializer = factory if name in ("zeros", "ones") else factory(**params)
         shape = tuple(int(s) for s in shape)
-        with _jax().default_device(self._device):
-            x = initializer(self._stream.next(), layouts.to_framework_shape(shape, LAYOUT), _jax_dtype(dtype))
+        with self._on_device():
+            x = initializer(self._stream.next(), layouts.to_framework_shape(shape, LAYOUT), jax_dtype(dtype))
         return layouts.from_framework(to_numpy(x), LAYOUT)
 
     # -- modules ---------------------------------------------------------------------------------------------------
@@ -201,8 +170,8 @@ class FlaxBackend(Backend):
         the next key of the stream; parameters and batch statistics by torch's names, in torch's layout."""
         self.require_dtype(dtype)
         c = dict(config)
-        with _jax().default_device(self._device):
-            raw, conv = self._build(module, c, _jax_dtype(dtype), self._stream.next())
+        with self._on_device():
+            raw, conv = self._build(module, c, jax_dtype(dtype), self._stream.next())
         out: dict[str, np.ndarray] = {}
         for name, value in raw.items():
             arr = to_numpy(value)
@@ -355,8 +324,8 @@ class LinenBackend(FlaxBackend):
 
     def _build(self, module: str, c: dict, dt, key) -> tuple[dict, dict | None]:
         import flax.linen as nn
+        import jax.numpy as jnp
 
-        jnp = _jnp()
         cc = None
         if module == "Linear":
             n_in = int(c.pop("in_features"))

@@ -66,7 +66,8 @@ def _jnp():
     return jnp
 
 
-def _jax_dtype(dtype: str):
+def jax_dtype(dtype: str):
+    """The ``jax.numpy`` dtype named ``dtype``."""
     return getattr(_jnp(), dtype)
 
 
@@ -197,7 +198,37 @@ INITIALIZERS = {
 }
 
 
-class JaxBackend(Backend):
+class KeyedJaxBackend(Backend):
+    """What every adapter computing through JAX shares (JAX itself, Flax, Equinox): creating it turns on
+    ``jax_enable_x64`` (process-wide, so that float64 exists), it holds the JAX device and the adapter's
+    :class:`KeyStream`, which starts at ``PRNGKey(DEFAULT_SEED)``; ``seed(s)`` restarts it at ``PRNGKey(s)``."""
+
+    def __init__(self, device: str) -> None:
+        jax = _jax()
+        jax.config.update("jax_enable_x64", True)
+        self.device = device
+        self._device = jax.devices(device)[0]
+        self._stream = KeyStream(DEFAULT_SEED)
+
+    def jax_versions(self) -> dict[str, str]:
+        """jax, jaxlib, numpy and the device (the CPU, or the accelerator's kind)."""
+        import jaxlib
+
+        return {"jax": _jax().__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
+                "device": getattr(self._device, "device_kind", str(self._device)) if self.device != "cpu"
+                else platform.processor() or platform.machine()}
+
+    @contextlib.contextmanager
+    def _on_device(self):
+        with _jax().default_device(self._device):
+            yield
+
+    def seed(self, seed: int) -> None:
+        """The adapter's key becomes ``jax.random.PRNGKey(seed)``; each draw (or layer) splits the next key."""
+        self._stream = KeyStream(int(seed))
+
+
+class JaxBackend(KeyedJaxBackend):
     """JAX on one device (``cpu`` or ``gpu``)."""
 
     framework = "jax"
@@ -222,31 +253,10 @@ class JaxBackend(Backend):
             "jax._src.nn.initializers._compute_fans (jax 0.4-0.10)"),
     }
 
-    def __init__(self, device: str) -> None:
-        jax = _jax()
-        jax.config.update("jax_enable_x64", True)
-        self.device = device
-        self._device = jax.devices(device)[0]
-        self._stream = KeyStream(DEFAULT_SEED)
-
     def versions(self) -> dict[str, str]:
-        jax = _jax()
-        import jaxlib
-
-        return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
-                "device": getattr(self._device, "device_kind", str(self._device)) if self.device != "cpu"
-                else platform.processor() or platform.machine()}
-
-    @contextlib.contextmanager
-    def _on_device(self):
-        with _jax().default_device(self._device):
-            yield
+        return self.jax_versions()
 
     # -- randomness ----------------------------------------------------------------------------------------------
-    def seed(self, seed: int) -> None:
-        """The adapter's key becomes ``jax.random.PRNGKey(seed)``."""
-        self._stream = KeyStream(int(seed))
-
     def generator(self, seed: int | None = None) -> KeyStream:
         """A new :class:`KeyStream` at ``PRNGKey(seed)`` (``PRNGKey(0)`` when None)."""
         return KeyStream(DEFAULT_SEED if seed is None else int(seed))
@@ -283,7 +293,7 @@ class JaxBackend(Backend):
         self.require_dtype(dtype)
         generator = params.pop("generator", None)
         stream = self._stream if generator is None else generator
-        jax, dt, shape = _jax(), _jax_dtype(dtype), tuple(int(s) for s in shape)
+        jax, dt, shape = _jax(), jax_dtype(dtype), tuple(int(s) for s in shape)
         with self._on_device():
             if dist in ("rand", "randn"):
                 if params:
@@ -311,7 +321,7 @@ class JaxBackend(Backend):
         """``initializer(key, framework_shape, dtype)``, transposed back to canonical."""
         shape = tuple(int(s) for s in shape)
         with self._on_device():
-            x = initializer(self._stream.next(), layouts.to_framework_shape(shape, LAYOUT), _jax_dtype(dtype))
+            x = initializer(self._stream.next(), layouts.to_framework_shape(shape, LAYOUT), jax_dtype(dtype))
         return layouts.from_framework(to_numpy(x), LAYOUT)
 
     def init(self, scheme: str, shape: Sequence[int], dtype: str, **params) -> np.ndarray:
