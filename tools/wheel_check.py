@@ -116,7 +116,7 @@ def smoke(python: Path, work: Path) -> None:
           f"{len(silu)} silu activation checks passed; test files {sorted(where)}")
     installed = run([str(python), "-c", "import conformance, sys; print(conformance.__file__)"], cwd=work,
                     env=clean_env()).stdout.strip()
-    if str(ROOT) in installed:
+    if Path(installed).resolve().is_relative_to(ROOT.resolve()):  # not a substring test: /tmp/wh vs /tmp/wheelcheck
         raise SystemExit(f"FAILED: the smoke run imported the checkout ({installed}), not the wheel")
     print(f"conformance imported from {installed}")
 
