@@ -12,6 +12,11 @@
   outliers of a truncated-normal bug).
 * :func:`support_test`, :func:`constant_test` - exact checks (finiteness, bounds, open bounds
   never attained; a random tensor is not constant).
+
+Every procedure that needs the samples in order also takes them pre-sorted, as the keyword ``ordered``
+(a :class:`~conformance.stats.sorted_sample.SortedSample` of the finite values of ``x``, sorted once by
+:func:`conformance.stats.compare.compare_distribution` for the whole battery); the verdict is the same with or
+without it. Moments (mean, variance) are always summed over ``x`` in its own order.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from scipy import stats
 
 from .moments import Moments
 from .reference import DiscreteReference, Reference
+from .sorted_sample import SortedSample, ks_distance
 from .verdict import Verdict
 
 #: Smallest expected count of a chi-square cell.
@@ -37,28 +43,51 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
-def ks_test(x: np.ndarray, ref: Reference, alpha: float) -> Verdict:
-    res = stats.kstest(x, ref.cdf, method="asymp")
-    d, p = float(res.statistic), float(res.pvalue)
+def ks_test(x: np.ndarray, ref: Reference, alpha: float, *, ordered: SortedSample | None = None) -> Verdict:
+    """Two-sided KS test with the asymptotic p-value: the statistic and p-value of
+    ``scipy.stats.kstest(x, ref.cdf, method="asymp")`` (same distance, ``kstwobign.sf(D * sqrt(n))`` clipped to
+    [0, 1]), computed from the sorted sample (``ordered``: the values of ``x``, all finite, sorted)."""
+    if ordered is None:
+        if not np.isfinite(x).all():  # NaN propagation and the rest: scipy's own rules
+            res = stats.kstest(x, ref.cdf, method="asymp")
+            d, p = float(res.statistic), float(res.pvalue)
+            return _ks_verdict(x.size, d, p, ref, alpha)
+        ordered = SortedSample.of_array(x)
+    n = ordered.n
+    d = ks_distance(ordered.array(), ref.cdf)
+    p = float(np.clip(stats.kstwobign.sf(d * math.sqrt(n)), 0.0, 1.0))
+    return _ks_verdict(n, d, p, ref, alpha)
+
+
+def _ks_verdict(n: int, d: float, p: float, ref: Reference, alpha: float) -> Verdict:
     return Verdict("ks", p > alpha, f"KS distance {_fmt(d)} vs {ref.name}, p={p:.3g} (alpha {alpha:g})",
-                   n=x.size, statistic=d, pvalue=p, alpha=alpha, effect={"ks_distance": d})
+                   n=n, statistic=d, pvalue=p, alpha=alpha, effect={"ks_distance": d})
 
 
-def chi2_test(x: np.ndarray, ref: DiscreteReference, alpha: float) -> Verdict:
-    idx = np.searchsorted(ref.values, x)
+def chi2_test(x: np.ndarray, ref: DiscreteReference, alpha: float, *, ordered: SortedSample | None = None) -> Verdict:
+    """Pearson chi-square of the counts on the reference's grid (``ordered``: the values of ``x``, sorted or counted,
+    gives the same counts; each distinct value is then located on the grid once)."""
+    values, weights = ordered.unique_counts() if ordered is not None else (x, None)
+    n = x.size if ordered is None else ordered.n
+    idx = np.searchsorted(ref.values, values)
     idx = np.clip(idx, 0, ref.values.size - 1)
-    on_grid = ref.values[idx] == x
-    counts = np.bincount(idx[on_grid], minlength=ref.values.size).astype(np.float64)
-    starts = ref.cells(x.size, MIN_EXPECTED)
+    on_grid = ref.values[idx] == values
+    if weights is None:
+        counts = np.bincount(idx[on_grid], minlength=ref.values.size).astype(np.float64)
+        off_grid = int((~on_grid).sum())
+    else:  # integer counts summed in float64: exact
+        counts = np.bincount(idx[on_grid], weights=weights[on_grid], minlength=ref.values.size).astype(np.float64)
+        off_grid = int(weights[~on_grid].sum())
+    x_size = n
+    starts = ref.cells(x_size, MIN_EXPECTED)
     obs = np.add.reduceat(counts, starts)
-    exp = np.add.reduceat(ref.probs * x.size, starts)
-    off_grid = int((~on_grid).sum())
+    exp = np.add.reduceat(ref.probs * x_size, starts)
     if off_grid:  # values the reference gives probability 0: their own cell, expected ~0
         obs = np.append(obs, float(off_grid))
-        exp = np.append(exp, 1e-12 * x.size)
+        exp = np.append(exp, 1e-12 * x_size)
     if obs.size < 2:
         return Verdict("chi2", True, "chi-square skipped: fewer than 2 cells with enough expected count",
-                       n=x.size, alpha=alpha)
+                       n=x_size, alpha=alpha)
     exp = exp * (obs.sum() / exp.sum())
     stat = float(np.sum((obs - exp) ** 2 / exp))
     dof = obs.size - 1
@@ -68,7 +97,7 @@ def chi2_test(x: np.ndarray, ref: DiscreteReference, alpha: float) -> Verdict:
            f"(alpha {alpha:g})")
     if off_grid:
         msg += f"; {off_grid} values the reference never produces"
-    return Verdict("chi2", p > alpha, msg, n=x.size, statistic=stat, pvalue=p, alpha=alpha,
+    return Verdict("chi2", p > alpha, msg, n=x_size, statistic=stat, pvalue=p, alpha=alpha,
                    effect={"chi2_per_dof": per_dof}, observed={"cells": int(obs.size)})
 
 
@@ -127,15 +156,20 @@ def _binom_two_sided(k: int, n: int, p: float) -> float:
     return float(stats.binomtest(k, n, p).pvalue)
 
 
-def tail_test(x: np.ndarray, ref: Reference, alpha: float, side: str) -> Verdict | None:
-    """Binomial test of the count in the lower or upper tail of mass ~ TAIL_EXPECTED / n."""
+def tail_test(x: np.ndarray, ref: Reference, alpha: float, side: str, *,
+              ordered: SortedSample | None = None) -> Verdict | None:
+    """Binomial test of the count in the lower or upper tail of mass ~ TAIL_EXPECTED / n (``ordered``: the values
+    of ``x`` sorted, for the count)."""
     target = TAIL_EXPECTED / x.size
     if target >= 0.05:
         return None
     t, p_tail = ref.lower_tail(target) if side == "lower" else ref.upper_tail(target)
     if not 0 < p_tail < 0.5:
         return None
-    k = int(np.sum(x <= t)) if side == "lower" else int(np.sum(x >= t))
+    if ordered is not None:
+        k = ordered.count_below(t, inclusive=True) if side == "lower" else ordered.count_above(t, inclusive=True)
+    else:
+        k = int(np.sum(x <= t)) if side == "lower" else int(np.sum(x >= t))
     p = _binom_two_sided(k, x.size, p_tail)
     rel = "<=" if side == "lower" else ">="
     return Verdict(f"tail_{side}", p > alpha,
@@ -145,27 +179,37 @@ def tail_test(x: np.ndarray, ref: Reference, alpha: float, side: str) -> Verdict
                    observed={"count": k}, expected={"count": p_tail * x.size, "threshold": t})
 
 
-def outlier_test(x: np.ndarray, ref: Reference, alpha: float, side: str) -> Verdict | None:
-    """One value beyond the quantile of mass OUTLIER_EXPECTED / n is significant. Unbounded sides only."""
+def outlier_test(x: np.ndarray, ref: Reference, alpha: float, side: str, *,
+                 ordered: SortedSample | None = None) -> Verdict | None:
+    """One value beyond the quantile of mass OUTLIER_EXPECTED / n is significant. Unbounded sides only.
+    (``ordered``: the values of ``x`` sorted, for the count and the farthest value.)"""
     if side == "upper" and math.isfinite(ref.support.upper) or side == "lower" and math.isfinite(ref.support.lower):
         return None
     target = OUTLIER_EXPECTED / x.size
     t, p_tail = ref.lower_tail(target) if side == "lower" else ref.upper_tail(target)
     if not 0 < p_tail < 1e-6:
         return None
-    beyond = x < t if side == "lower" else x > t
-    k = int(beyond.sum())
+    if ordered is not None:
+        k = ordered.count_below(t, inclusive=False) if side == "lower" else ordered.count_above(t, inclusive=False)
+        far = (ordered.smallest(k) if side == "lower" else ordered.largest(k)) if k else None
+    else:
+        beyond = x < t if side == "lower" else x > t
+        k = int(beyond.sum())
+        far = x[beyond] if k else None
     p = float(stats.binom.sf(k - 1, x.size, p_tail)) if k else 1.0
     sd = ref.std
-    worst = float(np.max(np.abs(x[beyond] - ref.mean)) / sd) if k else 0.0
+    worst = float(np.max(np.abs(far - ref.mean)) / sd) if k else 0.0
     msg = (f"{k} values beyond {_fmt(t)} ({abs(t - ref.mean) / sd:.1f} std; expected {p_tail * x.size:.2g})"
            + (f", farthest at {worst:.1f} std" if k else "") + f", p={p:.3g}")
     return Verdict(f"outliers_{side}", p > alpha, msg, n=x.size, statistic=float(k), pvalue=p, alpha=alpha,
                    effect={"farthest_in_std": worst}, observed={"count": k}, expected={"threshold": t})
 
 
-def support_test(x: np.ndarray, ref: Reference) -> Verdict:
+def support_test(x: np.ndarray, ref: Reference, *, ordered: SortedSample | None = None) -> Verdict:
+    """Finiteness and the documented support (``ordered``: the values of ``x`` sorted; used when all are finite)."""
     n = x.size
+    if ordered is not None and ordered.n == n:
+        return _support_sorted(ordered, ref)
     nonfinite = ~np.isfinite(x)
     outside = ~ref.support.contains(x) & ~nonfinite
     problems = []
@@ -183,8 +227,36 @@ def support_test(x: np.ndarray, ref: Reference) -> Verdict:
     return Verdict("support", ok, msg, n=n, observed={"nonfinite": int(nonfinite.sum()), "outside": int(outside.sum())})
 
 
-def constant_test(x: np.ndarray, ref: Reference) -> Verdict:
-    distinct = int(np.unique(x).size) if x.size <= 10_000_000 else -1
+def _support_sorted(o: SortedSample, ref: Reference) -> Verdict:
+    """:func:`support_test` on all-finite values, by counts on the sorted values (same verdict, same message)."""
+    s = ref.support
+    below = o.count_below(s.lower, inclusive=s.lower_open)
+    above = o.count_above(s.upper, inclusive=s.upper_open)
+    outside = below + above
+    problems = []
+    if outside:
+        at_open = 0
+        if s.upper_open:
+            at_open += o.count_above(s.upper, inclusive=True) - o.count_above(s.upper, inclusive=False)
+        if s.lower_open:
+            at_open += o.count_below(s.lower, inclusive=True) - o.count_below(s.lower, inclusive=False)
+        if at_open:
+            problems.append(f"{at_open} values equal an open bound of {s.describe()}")
+        problems.append(f"{outside} values outside {s.describe()} (min {_fmt(o.at(0)[()])}, "
+                        f"max {_fmt(o.at(-1)[()])})")
+    ok = not problems
+    msg = f"all {o.n} values finite and in {s.describe()}" if ok else "; ".join(problems)
+    return Verdict("support", ok, msg, n=o.n, observed={"nonfinite": 0, "outside": outside})
+
+
+def constant_test(x: np.ndarray, ref: Reference, *, ordered: SortedSample | None = None) -> Verdict:
+    """Not all values equal (``ordered``: the values of ``x`` sorted, for the distinct count when all are finite)."""
+    if x.size > 10_000_000:
+        distinct = -1
+    elif ordered is not None and ordered.n == x.size:
+        distinct = ordered.distinct
+    else:
+        distinct = int(np.unique(x).size)
     ok = x.size < 2 or ref.var == 0 or distinct != 1
     msg = f"{distinct} distinct values in {x.size}" if ok else f"all {x.size} values equal {_fmt(float(x.flat[0]))}"
     return Verdict("not_constant", ok, msg, n=x.size, observed={"distinct": distinct})
