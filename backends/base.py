@@ -35,6 +35,7 @@ from __future__ import annotations
 import abc
 import functools
 import inspect
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -494,6 +495,10 @@ class Provider(abc.ABC):
     devices: tuple[str, ...]
     description: str = ""
     extra: str = ""  # the pip extra that installs the framework
+    #: A reference adapter (the suite's own control, such as numpy): left out of a run that names no backend,
+    #: because it judges the suite rather than the user's software; ``--backend SPEC`` or ``--with-reference``
+    #: runs it (CI and the calibration always do).
+    reference: bool = False
     _cache: dict = field(default_factory=dict, repr=False)
 
     @abc.abstractmethod
@@ -684,6 +689,35 @@ def observe_output_errors(callback: Callable[[AdapterOutputError], None] | None)
         _observer = lambda: callback  # noqa: E731
 
 
+class _AdapterClock:
+    """Seconds spent inside guarded adapter methods in this process (the framework's own work, for the run's
+    profile: ``draw`` vs ``check`` in :mod:`conformance.report.profile`). Nested calls (an adapter method calling
+    another) count once, at the outermost."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._depth = 0
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        if self._depth == 0:
+            self._start = time.perf_counter()
+        self._depth += 1
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.seconds += time.perf_counter() - self._start
+
+
+_ADAPTER_CLOCK = _AdapterClock()
+
+
+def adapter_seconds() -> float:
+    """Seconds spent so far in this process inside adapter methods whose outputs are checked (:func:`guard_outputs`)."""
+    return _ADAPTER_CLOCK.seconds
+
+
 def _guarded(adapter: Backend, name: str, own: Callable | None) -> Callable:
     """``adapter.<name>`` checked: its own instance attribute ``own`` if it had one, else the class's method, looked
     up at each call (so a method patched on the class later is the one called)."""
@@ -702,7 +736,8 @@ def _guarded(adapter: Backend, name: str, own: Callable | None) -> Callable:
 
     @functools.wraps(getattr(adapter, name))
     def guarded(*args, **kwargs):
-        out = method()(*args, **kwargs)
+        with _ADAPTER_CLOCK:
+            out = method()(*args, **kwargs)
         error = check_output(adapter.spec, name, args, kwargs, out)
         if error is None:
             return out

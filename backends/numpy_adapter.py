@@ -589,4 +589,5 @@ PROVIDER = NumpyProvider(
     devices=("cpu",),
     description="reference adapter: every scheme from its definition (numpy + scipy), rounded once per dtype",
     extra="",
+    reference=True,
 )

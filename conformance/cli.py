@@ -49,10 +49,18 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
     out += [f"--adapters={module}" for module in args.adapters]
     if args.keyword:
         out.append(f"-k={args.keyword}")
-    if args.workers:
-        out.append(f"--numprocesses={args.workers}")
+    if any(a.replace(" ", "") in ("no:xdist", "-pno:xdist") for a in extra):
+        pass  # the caller turned xdist off (`-- -p no:xdist`): its options would be unknown
+    elif args.workers and args.workers != "0":
+        # worksteal: an idle worker takes queued checks from a busy one, so a few slow checks (the streamed 2^26
+        # moments, the Haar check) do not leave the other CPUs idle at the end of the run
+        out += [f"--numprocesses={args.workers}", "--dist=worksteal"]
+    elif args.workers == "0":
+        out.append("--numprocesses=0")
     if args.strict_tier:
         out.append("--strict-tier")
+    if args.with_reference:
+        out.append("--with-reference")
     if args.strict:
         out.append("--conformance-strict")
     if args.known_failures:
@@ -60,11 +68,22 @@ def pytest_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
     return out + extra
 
 
+def default_workers(args: argparse.Namespace, extra: list[str]) -> str:
+    """``-n`` when none is given: ``auto`` for a whole run on more than one CPU, ``0`` (one process) for a ``-k`` or
+    ``-m`` selection (ours or pytest's after ``--``) or on a single CPU."""
+    selected = bool(args.keyword) or any(a.startswith(("-k", "-m")) for a in extra)
+    return "0" if selected or _cpus() < 2 else "auto"
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def workers(value: str | None) -> str | None:
     """``-n``: ``auto``, ``logical`` or a whole number, capped at the CPUs this process may use (more workers than
     CPUs only cost memory: each one imports every framework)."""
-    import os
-
     if value is None or value in ("auto", "logical"):
         return value
     try:
@@ -73,7 +92,7 @@ def workers(value: str | None) -> str | None:
         raise UsageError(f"-n {value}: give a number of workers or 'auto'") from None
     if n < 0:
         raise UsageError(f"-n {value}: the number of workers cannot be negative")
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = _cpus()
     if n > cpus:
         print(f"conformance run: -n {n} capped at {cpus}, the CPUs available here", file=sys.stderr)
         n = cpus
@@ -89,7 +108,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     from .harness.files import ReportDirError, prepare_report_dir
 
     try:
-        args.workers = workers(args.workers)
+        args.workers = workers(args.workers if args.workers is not None else default_workers(args, extra))
         prepare_report_dir(args.report_dir)
     except (UsageError, ReportDirError) as exc:
         print(f"conformance run: error: {exc}", file=sys.stderr)
@@ -170,11 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=DEFAULT_MASTER_SEED, help="master seed (default %(default)s)")
     run.add_argument("--report-dir", default="reports", help="where reports go (default %(default)s)")
     run.add_argument("-k", dest="keyword", default=None, help="only checks matching this pytest -k expression")
-    run.add_argument("-n", dest="workers", default=None, help="pytest-xdist workers, e.g. 2 or auto")
+    run.add_argument("-n", dest="workers", default=None,
+                     help="pytest-xdist workers: auto (one per CPU), a number, or 0 for one process. Default: auto "
+                          "for a whole run, one process for a -k/-m selection (each worker imports every framework, "
+                          "seconds a small selection does not win back). The verdicts are the same either way: "
+                          "every check seeds itself")
     run.add_argument("--adapters", action="append", default=[], metavar="MODULE[:ATTR]",
                      help="import MODULE and register its backend providers")
     run.add_argument("--known-failures", default=None, metavar="FILE", help="known-failures TOML file")
     run.add_argument("--strict-tier", action="store_true", help="also run the stricter tier (limits at +-inf, ...)")
+    run.add_argument("--with-reference", action="store_true",
+                     help="with no --backend: also run the reference adapter numpy:cpu (the suite's own control; "
+                          "left out by default, CI and the calibration run it)")
     run.add_argument("--strict", action="store_true",
                      help="for CI: exit 1 when a known failure now passes, a known-failures entry is stale, or a "
                           "backend asked for with --backend is unavailable (a broken CUDA driver must not go green)")

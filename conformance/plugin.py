@@ -45,6 +45,7 @@ FRAMEWORK_MARKERS = ("torch", "numpy", "jax", "mlx", "candle")
 DEVICE_MARKERS = ("cpu", "cuda", "mps", "gpu", "metal")
 _STATE = pytest.StashKey[dict]()
 META_PROPERTY = "conformance_meta"
+TIMING_PROPERTY = "conformance_timing"
 _KNOWN = pytest.StashKey[object]()
 #: Same names as ``conformance.context``'s (kept literal so the plugin does not import it before it is needed;
 #: tests/test_good_citizen.py checks they agree).
@@ -56,7 +57,11 @@ _MARKER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "deep-learning backend conformance")
     group.addoption("--backend", action="append", default=[], metavar="SPEC",
-                    help="backend to check, e.g. torch:cpu (repeatable; default: every available backend)")
+                    help="backend to check, e.g. torch:cpu (repeatable; default: every available backend but the "
+                         "reference adapters, see --with-reference)")
+    group.addoption("--with-reference", action="store_true", default=False,
+                    help="when no --backend is given, also run the reference adapters (numpy:cpu: the suite's own "
+                         "control, which CI and the calibration run)")
     group.addoption("--conformance-seed", type=int, default=None, metavar="N",
                     help="master seed of the run (default 20251123)")
     group.addoption("--report-dir", default=None, metavar="DIR",
@@ -88,8 +93,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*capabilities): backend capabilities the check needs")
     config.addinivalue_line("markers", "strict_tier: a stricter-tier check, run only with --strict-tier")
     _COLLECTED.clear()
+    _SETUP_SECONDS.clear()
     state: dict = {"checks": 0, "records": [], "started": time.time(), "requested": [], "unavailable": {},
-                   "specs": None, "active": False, "header_shown": False}
+                   "specs": None, "left_out": [], "active": False, "header_shown": False}
     config.stash[_STATE] = state
     for name in FRAMEWORK_MARKERS:
         register_marker(config, name, f"checks run on the {name} framework")
@@ -183,7 +189,9 @@ def activate(config: pytest.Config) -> dict:
 
 
 def _specs(config: pytest.Config) -> list[str]:
-    """The backend specs of this run (computed once): ``--backend`` as given, else every available one."""
+    """The backend specs of this run (computed once): ``--backend`` as given, else every available one except the
+    reference adapters (:attr:`conformance.backends.base.Provider.reference`) unless ``--with-reference``; those
+    left out are in ``state["left_out"]`` (the header says so)."""
     state = activate(config)
     if state["specs"] is None:
         from .backends import registry
@@ -192,8 +200,13 @@ def _specs(config: pytest.Config) -> list[str]:
             specs = list(dict.fromkeys(state["requested"]))
         else:
             specs = []
+            providers = registry.providers()
+            with_reference = bool(_option(config, "with_reference"))
             for info in registry.describe():
-                if info.available:
+                provider = providers.get(info.spec.split(":", 1)[0])
+                if info.available and getattr(provider, "reference", False) and not with_reference:
+                    state["left_out"].append(info.spec)
+                elif info.available:
                     specs.append(info.spec)
                 elif not info.spec.endswith(":*"):
                     state["unavailable"].setdefault(info.spec, info.reason)
@@ -315,6 +328,11 @@ def conformance(request: pytest.FixtureRequest, backend):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
+    ours = any(k == META_PROPERTY for k, _ in item.user_properties)  # a guest in other runs: touch nothing else
+    if ours:
+        from .backends.base import adapter_seconds
+
+        start = adapter_seconds()
     try:
         return (yield)
     except Exception as exc:
@@ -323,6 +341,9 @@ def pytest_runtest_call(item: pytest.Item):
         if isinstance(exc, UnsupportedOperation):
             pytest.skip(f"unsupported: {exc}")
         raise
+    finally:
+        if ours:  # the framework's share of the call, for the run's profile (conformance.report.profile)
+            item.user_properties.append((TIMING_PROPERTY, {"adapter": round(adapter_seconds() - start, 6)}))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -376,6 +397,9 @@ def header_lines(config: pytest.Config) -> list[str]:
             lines.append(f"  backend {spec}: cannot start: {exc}")
     for spec, reason in state["unavailable"].items():
         lines.append(f"  backend {spec}: UNAVAILABLE - {reason}")
+    for spec in state["left_out"]:
+        lines.append(f"  backend {spec}: not run - the suite's reference adapter (--with-reference or --backend "
+                     f"{spec} runs it)")
     return lines
 
 
@@ -448,9 +472,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     meta = next((v for k, v in report.user_properties if k == META_PROPERTY), None)
     if meta is None:
         return
+    if report.when == "setup":
+        _SETUP_SECONDS[report.nodeid] = report.duration
     outcome = _outcome(report)
     if outcome is None:
         return
+    adapter = next((v["adapter"] for k, v in report.user_properties if k == TIMING_PROPERTY), 0.0)
+    timing = {"setup": round(_SETUP_SECONDS.pop(report.nodeid, 0.0), 6),
+              "call": round(report.duration, 6) if report.when == "call" else 0.0, "adapter": adapter}
     verdicts = [v for k, vs in report.user_properties if k == USER_PROPERTY for v in vs]
     attachments = {name: data for k, d in report.user_properties if k == ATTACHMENT_PROPERTY
                    for name, data in d.items()}
@@ -459,10 +488,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _COLLECTED.append({**meta, "nodeid": report.nodeid, "outcome": outcome, "when": report.when,
                        "duration": report.duration, "verdicts": verdicts, "longrepr": _short_repr(report),
                        "error": _scrub(error),
-                       "known_failure": known or getattr(report, "wasxfail", "") or "", "attachments": attachments})
+                       "known_failure": known or getattr(report, "wasxfail", "") or "", "attachments": attachments,
+                       "timing": timing})
 
 
 _COLLECTED: list[dict] = []
+#: Setup seconds of checks whose record is still to come (from the call or teardown report).
+_SETUP_SECONDS: dict[str, float] = {}
 
 
 def _short_repr(report: pytest.TestReport) -> str:

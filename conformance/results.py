@@ -4,11 +4,16 @@ test reports (written, with the HTML report beside it, by :mod:`conformance.resu
 Record fields: ``id, backend, dtype, outcome`` (passed/failed/skipped/xfailed/xpassed/error),
 ``pvalue`` (smallest of the check's statistical tests), ``statistic`` and ``effect`` (of the
 decisive test: the first failing one, else the one with the smallest p-value), ``n``, ``seed``,
-``repro``, ``message``, ``nodeid``, ``duration`` and every ``verdicts`` entry.
+``repro``, ``message``, ``nodeid``, ``duration``, every ``verdicts`` entry, and ``timing``: ``setup`` and ``call``
+seconds of the check and ``adapter``, the part of the call spent inside the adapter's methods (the framework's
+work; the rest of the call is the check's own: references, statistics, child processes). Records written before
+``timing`` existed have ``{}``.
 
-Top level: ``status`` is ``"complete"`` (every selected check ran), ``"interrupted"`` (the run stopped early: Ctrl-C,
-SIGINT/SIGTERM, ``-x``/``--maxfail``, a collection error; the records are partial and ``interrupted`` says why) or
-``"empty"`` (no check was selected: such results are never written, so the previous report stays). ``strict`` is
+Top level: ``duration`` is the run's wall time in seconds and ``workers`` the processes that ran the checks (1
+without pytest-xdist). ``status`` is ``"complete"`` (every selected check ran), ``"interrupted"`` (the run stopped
+early: Ctrl-C, SIGINT/SIGTERM, ``-x``/``--maxfail``, a collection error; the records are partial and
+``interrupted`` says why) or ``"empty"`` (no check was selected: such results are never written, so the previous
+report stays). ``strict`` is
 ``{"enabled": bool, "violations": [str]}``: what ``--strict`` turns into a failure (known failures that now pass,
 stale entries, requested backends that are unavailable). A file without ``status`` predates the field and reads as
 ``"complete"``.
@@ -61,6 +66,7 @@ def make_record(raw: dict) -> dict:
         "detail": raw["longrepr"] if raw["outcome"] in ("failed", "error", "xfailed") else "",
         "known_failure": raw.get("known_failure", ""),
         "attachments": raw.get("attachments", {}),
+        "timing": raw.get("timing", {}),
     }
 
 
@@ -78,6 +84,12 @@ def strict_violations(records: list[dict], stale: list[str], requested: list[str
     out += [f"requested backend {spec} is unavailable: {unavailable[spec]}" for spec in dict.fromkeys(requested)
             if spec in unavailable]
     return out
+
+
+def workers_of(config) -> int:
+    """Processes that ran the checks: pytest-xdist's worker count (it resolves ``-n auto`` to a number), else 1."""
+    n = getattr(getattr(config, "option", None), "numprocesses", None)
+    return n if isinstance(n, int) and n > 0 else 1
 
 
 def build_results(collected: list[dict], state: dict, config=None, status: str = "complete",
@@ -120,6 +132,7 @@ def build_results(collected: list[dict], state: dict, config=None, status: str =
         "seed": state["seed"],
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration": round(time.time() - state["started"], 2),
+        "workers": workers_of(config),
         "environment": environment(),
         "design": design.summary(),
         "backends": backends,

@@ -55,8 +55,8 @@ def run_seed(seed: int, root: Path, subset: str | None, backends=DEFAULT_BACKEND
         cmd += ["--backend", b]
     if subset:
         cmd += ["-k", subset]
-    if workers and workers not in ("0", "1"):
-        cmd += ["-n", workers]
+    if workers:  # "0" or "1": one process (conformance run's own default would be -n auto)
+        cmd += ["-n", "0" if workers in ("0", "1") else workers]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     secs = time.perf_counter() - t0

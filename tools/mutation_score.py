@@ -46,8 +46,8 @@ def run_command(mutants: list[Mutant], report_dir: Path, workers: str | None = "
         cmd += ["--backend", b]
     if any(m.strict for m in runs):
         cmd.append("--strict-tier")
-    if workers and workers not in ("0", "1"):
-        cmd += ["-n", str(workers)]
+    if workers:  # "0" or "1": one process
+        cmd += ["-n", "0" if str(workers) in ("0", "1") else str(workers)]
     return cmd
 
 

@@ -3,6 +3,7 @@
     conformance report [RESULTS] [-o DIR] [--mutation-score FILE]
     conformance report merge A.json B.json [...] -o DIR [--mutation-score FILE]
     conformance report summary [RESULTS] [--readme README.md]
+    conformance report profile [RESULTS]           where the run's time went (per area, check kind, backend)
 
 The report is built from the results file(s) and the files named here only. A results file that is not valid JSON,
 of another schema or with a missing or bad field is one line on stderr naming the file and the field, and exit
@@ -51,13 +52,32 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    """Print where the run's time went (:mod:`conformance.report.profile`), or replace the README's block with it."""
+    from . import profile as pf
+    from .readme import replace_block
+
+    path = Path(args.results[0] if args.results else "reports/results.json")
+    results = load_results(path)
+    body = pf.markdown(pf.profile(results, workers=int(results.get("workers") or 1)),
+                       title=f"Profile of {path} ({len(results['records'])} records)")
+    if not args.readme:
+        print(body)
+        return 0
+    readme = Path(args.readme)
+    atomic_write(readme, replace_block(readme.read_text(encoding="utf-8"), body, pf.BEGIN, pf.END))
+    print(f"wrote the profile of {path} into {readme}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("report", help="render index.html from results.json, or merge results from several machines",
                        description="Render the HTML report again from a results file without re-running checks "
                                    "(`conformance report [RESULTS] [-o DIR]`), or merge results files produced on "
                                    "different machines into one matrix "
                                    "(`conformance report merge A.json B.json -o DIR`), or print the cross-framework "
-                                   "summary table (`conformance report summary [RESULTS] [--readme README.md]`). "
+                                   "summary table (`conformance report summary [RESULTS] [--readme README.md]`), or "
+                                   "show where a run's time went (`conformance report profile [RESULTS]`). "
                                    "The report reads only the files named here.")
     p.add_argument("results", nargs="*", default=["reports/results.json"],
                    help="results file (default %(default)s); after 'merge': two or more results files")
@@ -90,8 +110,13 @@ def _dispatch_checked(args: argparse.Namespace) -> int:
         if len(args.results) > 1:
             raise ValueError("report summary takes one results file")
         return _summary(args)
+    if args.results and args.results[0] == "profile":
+        args.results = args.results[1:]
+        if len(args.results) > 1:
+            raise ValueError("report profile takes one results file")
+        return _profile(args)
     if args.readme:
-        raise ValueError("--readme goes with 'conformance report summary'")
+        raise ValueError("--readme goes with 'conformance report summary' or 'conformance report profile'")
     if len(args.results) != 1:
         raise ValueError("give one results file to render (or 'merge' followed by several)")
     args.results = args.results[0]

@@ -139,6 +139,9 @@ def _record(c: _Checker, r: Any, where: str) -> dict:
     out["seed"] = c.get(r, "seed", where, "any", None, context)
     out["effect"] = c.get(r, "effect", where, "dict?", {}, context) or {}
     out["attachments"] = c.get(r, "attachments", where, "dict?", {}, context) or {}
+    timing = c.get(r, "timing", where, "dict?", {}, context) or {}
+    out["timing"] = {key: c.get(timing, key, f"{where}.timing", "num?", 0.0, context) or 0.0
+                     for key in ("setup", "call", "adapter") if key in timing}
     return out
 
 
@@ -177,6 +180,7 @@ def normalise(data: Any, source: str = "results") -> dict:
     for key in ("suite_version", "created"):
         out[key] = c.get(data, key, "", "str?", None)
     out["duration"] = c.get(data, "duration", "", "num?", None)
+    out["workers"] = c.get(data, "workers", "", "int?", 1) or 1
     out["seed"] = c.get(data, "seed", "", "any", None)
     stale = c.get(data, "stale_known_failures", "", "list", [])
     out["stale_known_failures"] = [str(s) for s in stale]
