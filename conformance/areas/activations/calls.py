@@ -15,6 +15,7 @@ Nothing here decides a verdict: :mod:`.expect` does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shlex
 
@@ -78,12 +79,13 @@ def add_repro(verdicts: list[Verdict], backend, name, x, y, dtype) -> None:
 
 
 def reference(name: str, xs, dtype: str, ys=None):
-    """Correctly rounded outputs and condition numbers at each point (mpmath, on the fly)."""
+    """Correctly rounded outputs and condition numbers at each point (mpmath, on the fly, memoized per exact input:
+    :func:`.spec.cached_reference_point` and :func:`.golden.cached_kappa` return bit for bit the uncached values)."""
     refs, kaps = [], []
     for i, x in enumerate(xs):
         y = None if ys is None else float(ys[i])
-        refs.append(spec.reference_point(name, float(x), dtype, y=y, **spec.DEFAULT_PARAMS.get(name, {})))
-        kaps.append(golden.kappa(name, float(x), y, spec.OUTPUTS[name]))
+        refs.append(spec.cached_reference_point(name, float(x), dtype, y=y, **spec.DEFAULT_PARAMS.get(name, {})))
+        kaps.append(golden.cached_kappa(name, float(x), y, spec.OUTPUTS[name]))
     dt = inputs.D.numpy_dtype(dtype)
     refs_a, kaps_a = np.array(refs, dtype=np.float64), np.array(kaps, dtype=np.float64)
     with np.errstate(over="ignore"):
@@ -95,6 +97,45 @@ def reference(name: str, xs, dtype: str, ys=None):
 #: hypothesis derives its examples from the property's source text, so that text is kept as it was when the property
 #: lived in the suite module (the same examples, the same verdicts, in every run since).
 _worst_x = worst_x
+
+
+@contextlib.contextmanager
+def _no_failure_tracing():
+    """Run hypothesis without its after-the-first-failure line tracing (the ``explain`` report's coverage).
+
+    After a first failure hypothesis re-runs every example (shrink and explain phases) under ``sys.settrace`` on
+    Python < 3.12 to collect the lines only failing examples reach, for the "Explanation" notes it attaches to the
+    exception. :func:`hypothesis_search` discards that exception (it raises :class:`HypothesisFailure` with the
+    verdicts' own messages), so the tracing only costs time: about 2/3 of the search on CPython 3.11 (every mpmath
+    line of the on-the-fly reference is traced). The tracer only observes: the examples run, their order, the
+    shrinking, the explain phase's runs and the verdicts are unchanged (tests/test_activation_reference_cache.py).
+    Hypothesis's source marks ``StateForActualGivenExecution._should_trace`` as a supported monkeypatching point
+    ("we explicitly support monkeypatching this"); if a future version lacks it, this does nothing (slower, same
+    result). Tracing for hypothesis's observability coverage, when enabled, is kept.
+    """
+    try:
+        from hypothesis.core import StateForActualGivenExecution as State
+    except ImportError:  # pragma: no cover - another hypothesis layout: trace as it likes
+        yield
+        return
+    original = getattr(State, "_should_trace", None)
+    if original is None:  # pragma: no cover
+        yield
+        return
+
+    def should_trace(self):
+        failed = getattr(self, "failed_normally", False)
+        try:
+            self.failed_normally = False  # the failure-only reason to trace; observability's reason stays
+            return original(self)
+        finally:
+            self.failed_normally = failed
+
+    State._should_trace = should_trace
+    try:
+        yield
+    finally:
+        State._should_trace = original
 
 
 class HypothesisFailure(AssertionError):
@@ -150,7 +191,8 @@ def hypothesis_search(backend, name: str, dtype: str, seed: int, profile: str) -
     if profile != "ci":
         property_ = hseed(seed)(property_)
     try:
-        property_()
+        with _no_failure_tracing():
+            property_()
     except AssertionError:
         if state["failure"] is None:
             raise

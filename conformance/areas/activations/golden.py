@@ -43,7 +43,7 @@ import multiprocessing
 import sys
 import time
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import mpmath
@@ -92,6 +92,17 @@ def kappa(name: str, x: float, y: float | None, outputs: tuple) -> list[float]:
             else:
                 out.append(float(abs(xm * (b - a) / (2 * h) / g)))
         return out
+
+
+def cached_kappa(name: str, x: float, y: float | None, outputs: tuple) -> list[float]:
+    """:func:`kappa`, memoized on the exact inputs (keyed on the C99 hex form of ``x`` and ``y``, so -0.0 and +0.0
+    are distinct keys): bit for bit the same floats. Returns a fresh list."""
+    return list(_cached_kappa(name, float(x).hex(), None if y is None else float(y).hex(), tuple(outputs)))
+
+
+@lru_cache(maxsize=spec.CACHE_SIZE)
+def _cached_kappa(name: str, x_hex: str, y_hex: str | None, outputs: tuple) -> tuple[float, ...]:
+    return tuple(kappa(name, float.fromhex(x_hex), None if y_hex is None else float.fromhex(y_hex), outputs))
 
 
 def _work(job: tuple) -> tuple:

@@ -38,6 +38,7 @@ so the reference is log(1 + e^x) everywhere.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -270,3 +271,22 @@ def reference_point(name: str, x: float, dtype: str, y: float | None = None, **p
     if name == "swiglu":
         return round_all(lambda: swiglu(x, y), fmt)
     return round_all(lambda: value_and_grad(name, x, **params), fmt)
+
+
+#: Points memoized by :func:`cached_reference_point` (hypothesis repeats zeros, subnormals, thresholds and shrunk
+#: values many times within a check; a few thousand distinct points per run).
+CACHE_SIZE = 1 << 16
+
+
+def cached_reference_point(name: str, x: float, dtype: str, y: float | None = None,
+                           **params) -> tuple[float, ...]:
+    """:func:`reference_point`, memoized on the exact inputs: bit for bit the same floats (the cache key is the
+    C99 hex form of ``x`` and ``y``, so -0.0 and +0.0 are distinct keys; ``params`` are part of the key)."""
+    return _cached_reference_point(name, float(x).hex(), dtype, None if y is None else float(y).hex(),
+                                   tuple(sorted(params.items())))
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _cached_reference_point(name: str, x_hex: str, dtype: str, y_hex: str | None, params: tuple) -> tuple[float, ...]:
+    y = None if y_hex is None else float.fromhex(y_hex)
+    return reference_point(name, float.fromhex(x_hex), dtype, y=y, **dict(params))
