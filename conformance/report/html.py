@@ -19,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 
 import jinja2
 from markupsafe import Markup, escape
 
 from .attachments import ActivationErrorMap, DistributionPlot, ModelInitAudit, SeedContract, Unreadable, of_record
+from .figures_pool import FigureJob, draw_all
 from .load import normalise
 
 #: http(s) URLs in free text (messages, evidence, known failures' upstream): made links; nothing else is.
@@ -132,35 +134,38 @@ def _sample_of(record: dict, test: str) -> tuple[int | None, float | None]:
     return (record["n"] or None), None
 
 
-def _figure(record: dict, atts: list) -> tuple[str | None, str]:
-    """The distribution plots (ECDF, QQ, histogram and their residuals) of the record's first ``distribution_plot``
-    attachment, or why it could not be drawn."""
+def _figure(record: dict, atts: list) -> list[tuple[str, FigureJob]]:
+    """The job drawing the distribution plots (ECDF, QQ, histogram and their residuals) of the record's first
+    ``distribution_plot`` attachment, with the attachment's name (none without one)."""
     for name, att in atts:
         if isinstance(att, DistributionPlot):
-            from .plots import distribution_figure
-
             n, alpha = _sample_of(record, att.test)
-            try:
-                return distribution_figure(att, f"{record['id']} on {record['backend']} {record['dtype'] or ''}",
-                                           n=n, alpha=alpha), ""
-            except Exception as exc:  # noqa: BLE001 - a bad attachment costs its plot, never the report
-                return None, f"attachment {name!r} could not be drawn: {type(exc).__name__}: {exc}"
-    return None, ""
+            title = f"{record['id']} on {record['backend']} {record['dtype'] or ''}"
+            return [(name, FigureJob("distribution_figure", (att, title), (("n", n), ("alpha", alpha))))]
+    return []
 
 
-def _error_maps(record: dict, atts: list) -> tuple[list[str], list[str]]:
-    """One figure per ``activation_error_map`` attachment, and why any could not be drawn."""
-    out, notes = [], []
+def _error_maps(record: dict, atts: list) -> list[tuple[str, FigureJob]]:
+    """One job per ``activation_error_map`` attachment, with the attachment's name."""
+    out = []
     for name, att in atts:
         if isinstance(att, ActivationErrorMap):
-            from .plots import error_map_figure
+            title = f"{record['id']} on {record['backend']} {record['dtype'] or ''}".rstrip()
+            out.append((name, FigureJob("error_map_figure",
+                                        (att.x, att.err, att.nan_x, title + (f": {att.test}" if att.test else "")))))
+    return out
 
-            try:
-                title = f"{record['id']} on {record['backend']} {record['dtype'] or ''}".rstrip()
-                out.append(error_map_figure(att.x, att.err, att.nan_x, title + (f": {att.test}" if att.test else "")))
-            except Exception as exc:  # noqa: BLE001
-                notes.append(f"attachment {name!r} could not be drawn: {type(exc).__name__}: {exc}")
-    return out, notes
+
+def _drawn(named: list[tuple[str, FigureJob]], results: Iterator) -> tuple[list[str], list[str]]:
+    """The figures of ``named`` (their results taken in order from ``results``), and why any could not be drawn."""
+    figures, notes = [], []
+    for name, _ in named:
+        uri, error = next(results)
+        if uri is None:
+            notes.append(f"attachment {name!r} could not be drawn: {error}")
+        else:
+            figures.append(uri)
+    return figures, notes
 
 
 def _moments(record: dict) -> list[dict]:
@@ -185,21 +190,26 @@ _TENSOR = {"name": "", "kind": "", "status": "", "rule": "", "rule_where": "", "
            "message": ""}
 
 
-def _audits(records: list[dict], decoded: list[list]) -> list[dict]:
-    """Model-init audits attached by the model_init checks: per-tensor rows and a depth figure."""
+def _depth_jobs(records: list[dict], decoded: list[list]) -> list[tuple[ModelInitAudit, FigureJob]]:
+    """The depth figure of every model-init audit that has depth fits."""
+    return [(audit, FigureJob("depth_figure", (audit.depth, f"{audit.spec} ({audit.device_init}) on {r['backend']}")))
+            for r, atts in zip(records, decoded, strict=True) for _, audit in atts
+            if isinstance(audit, ModelInitAudit) and audit.depth]
+
+
+def _audits(records: list[dict], decoded: list[list], depth: dict[int, tuple]) -> list[dict]:
+    """Model-init audits attached by the model_init checks: per-tensor rows and a depth figure (``depth``: the drawn
+    figures of :func:`_depth_jobs` by ``id`` of the audit)."""
     out = []
     for r, atts in zip(records, decoded, strict=True):
         for _, audit in atts:
             if not isinstance(audit, ModelInitAudit):
                 continue
             figure, note = None, ""
-            if audit.depth:
-                from .plots import depth_figure
-
-                try:
-                    figure = depth_figure(audit.depth, f"{audit.spec} ({audit.device_init}) on {r['backend']}")
-                except Exception as exc:  # noqa: BLE001
-                    note = f"the depth figure could not be drawn: {type(exc).__name__}: {exc}"
+            if id(audit) in depth:
+                figure, error = depth[id(audit)]
+                if figure is None:
+                    note = f"the depth figure could not be drawn: {error}"
             counts = audit.counts if isinstance(audit.counts, dict) else {}
             tensors = [{**_TENSOR, **t} for t in (audit.tensors if isinstance(audit.tensors, list) else [])
                        if isinstance(t, dict)]
@@ -240,18 +250,24 @@ def render_html(results: dict, named_table: list[dict] | None = None, mutation_s
     decoded = [of_record(r) for r in records]
     columns, areas, counts = matrix(records)
     problems, anchors, used = [], {}, set()
-    for i, (r, atts) in enumerate((rp, a) for rp, a in zip(records, decoded, strict=True)
-                                  if rp["outcome"] in PROBLEMS):
-        figure, note = _figure(r, atts) if i < MAX_PLOTS else (None, "")
-        maps, map_notes = _error_maps(r, atts) if i < MAX_PLOTS else ([], [])
+    shown = [(r, atts) for r, atts in zip(records, decoded, strict=True) if r["outcome"] in PROBLEMS]
+    # every figure of the page drawn at once (in worker processes when there are many: figures_pool)
+    plotted = [(_figure(r, atts), _error_maps(r, atts)) if i < MAX_PLOTS else ([], [])
+               for i, (r, atts) in enumerate(shown)]
+    depth_jobs = _depth_jobs(records, decoded)
+    drawn = iter(draw_all([job for dist, maps in plotted for _, job in dist + maps] + [job for _, job in depth_jobs]))
+    for (r, _), (dist, maps) in zip(shown, plotted, strict=True):
+        figures, notes = _drawn(dist, drawn)
+        error_maps, map_notes = _drawn(maps, drawn)
         anchor = record_anchor(r)
         while anchor in used:  # the same check, backend and dtype twice in one file
             anchor += "-x"
         anchors[id(r)] = anchor
         used.add(anchor)
-        problems.append({"record": r, "anchor": anchor, "row": row_anchor(r["id"]), "figure": figure,
-                         "error_maps": maps, "plot_notes": ([note] if note else []) + map_notes,
-                         "moments": _moments(r)})
+        problems.append({"record": r, "anchor": anchor, "row": row_anchor(r["id"]),
+                         "figure": figures[0] if figures else None, "error_maps": error_maps,
+                         "plot_notes": notes + map_notes, "moments": _moments(r)})
+    depth = {id(audit): next(drawn) for audit, _ in depth_jobs}
     if named_table is None:
         from .named_table import display, rows
 
@@ -260,6 +276,6 @@ def render_html(results: dict, named_table: list[dict] | None = None, mutation_s
         results=results, headline=headline(results), columns=columns, areas=areas, counts=counts,
         problems=problems, cell_anchor=lambda r: anchors.get(id(r)), row_anchor=row_anchor, symbol=SYMBOL,
         contracts=_contracts(records, decoded), named_table=named_table or [],
-        named_not_run=_without_capability(results, "named_init"), audits=_audits(records, decoded),
+        named_not_run=_without_capability(results, "named_init"), audits=_audits(records, decoded, depth),
         unreadable=_unreadable(records, decoded), mutation=mutation_score, resume=resume or [])
     return html.encode("utf-8", "replace").decode("utf-8")  # lone surrogates from JSON escapes cannot be written

@@ -22,6 +22,7 @@ import base64
 import functools
 import io
 import math
+import re
 import textwrap
 import warnings
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ from .attachments import DistributionPlot
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
+from matplotlib.ticker import LogFormatterSciNotation  # noqa: E402
 
 #: Resolution of the inline PNGs; with the figure widths below, text of 9 pt stays readable at page width.
 DPI = 120
@@ -181,6 +186,13 @@ def _closing(draw):
     return wrapper
 
 
+def _new_figure(**kwargs) -> Figure:
+    """A figure on an Agg canvas, outside pyplot (whose figure manager costs time and is of no use here)."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _data_uri(fig) -> str:
     buf = io.BytesIO()
     with warnings.catch_warnings():  # a check id in a script the font lacks is drawn as boxes, not warned about
@@ -209,13 +221,14 @@ def distribution_figure(plot: DistributionPlot, title: str, n: int | None = None
     # with their titles and axis labels, the bottom row's legends under it
     height = 6.4 + 0.18 * lines
     with plt.rc_context(FONT):
-        fig, axes = plt.subplots(2, 3, figsize=(12, height), gridspec_kw={"height_ratios": [1, 1.1]})
+        fig = _new_figure(figsize=(12, height))
+        axes = fig.subplots(2, 3, gridspec_kw={"height_ratios": [1, 1.1]})
         fig.subplots_adjust(left=0.06, right=0.99, bottom=0.95 / height, top=1 - (0.45 + 0.18 * lines) / height,
                             wspace=0.3, hspace=0.4)
         (a, b, c), (ra, rb, rc) = axes
         a.plot(cdf_x, cdf_y, color=EXPECTED, label="expected CDF")
         a.plot(res.qq_x + res.qq_dev, res.p, "o", color=OBSERVED, ms=3, label="observed ECDF (quantiles)")
-        a.set_title("ECDF vs expected CDF")
+        a.set_title("ECDF vs expected CDF", y=1.0)
         a.legend(loc="upper left")
         lo = float(np.nanmin(np.concatenate([res.qq_x, res.qq_x + res.qq_dev])))
         hi = float(np.nanmax(np.concatenate([res.qq_x, res.qq_x + res.qq_dev])))
@@ -223,11 +236,11 @@ def distribution_figure(plot: DistributionPlot, title: str, n: int | None = None
         b.plot(res.qq_x, res.qq_x + res.qq_dev, ".", color=OBSERVED, ms=4)
         b.set_xlabel("expected quantile")
         b.set_ylabel("observed quantile")
-        b.set_title("QQ plot")
+        b.set_title("QQ plot", y=1.0)
         width = float(edges[1] - edges[0])
         c.bar(res.hist_x, _floats(plot.observed, "observed"), width=width, color="#e6b0aa", label="observed")
         c.step(edges, np.append(expected, expected[-1:]), where="post", color=EXPECTED, label="expected")
-        c.set_title("Histogram vs expected counts")
+        c.set_title("Histogram vs expected counts", y=1.0)
         c.legend(loc="upper right")
 
         ra.fill_between(res.p, -res.ecdf_band, res.ecdf_band, color=BAND, label=f"band at α={res.alpha:.2g}")
@@ -238,7 +251,7 @@ def distribution_figure(plot: DistributionPlot, title: str, n: int | None = None
         ra.set_ylim(*_limits(res.ecdf_z, res.ecdf_band))
         ra.set_xlabel("quantile level p")
         ra.set_ylabel("standard errors")
-        ra.set_title("ECDF − expected CDF")
+        ra.set_title("ECDF − expected CDF", y=1.0)
         ra.legend(loc="upper center", bbox_to_anchor=(0.5, -0.19), ncols=3, fontsize=8, frameon=False)
         zmax = float(np.nanmax(np.abs(res.ecdf_z), initial=0.0))
         _verdict_note(ra, res.ecdf_outside, f"max |z| {zmax:.1f}, band {res.ecdf_band:.1f}"
@@ -251,7 +264,7 @@ def distribution_figure(plot: DistributionPlot, title: str, n: int | None = None
                                                          initial=0.0))))
         rb.set_xlabel("expected quantile")
         rb.set_ylabel("quantile difference")
-        rb.set_title("QQ deviation")
+        rb.set_title("QQ deviation", y=1.0)
         rb.legend(loc="upper center", bbox_to_anchor=(0.5, -0.19), ncols=2, fontsize=8, frameon=False)
         _verdict_note(rb, res.qq_outside, "outside the band" if res.qq_outside else "inside the band")
 
@@ -262,7 +275,7 @@ def distribution_figure(plot: DistributionPlot, title: str, n: int | None = None
         rc.set_ylim(*_limits(res.hist_z, res.hist_band))
         rc.set_xlabel("value")
         rc.set_ylabel("(obs − exp) / √exp")
-        rc.set_title("Histogram residuals")
+        rc.set_title("Histogram residuals", y=1.0)
         hmax = float(np.nanmax(np.abs(res.hist_z), initial=0.0))
         _verdict_note(rc, res.hist_outside, f"max |z| {hmax:.1f}, band {res.hist_band:.1f}"
                                             + (": outside" if res.hist_outside else ""))
@@ -279,28 +292,83 @@ def _limits(values: np.ndarray, band: float) -> tuple[float, float]:
     return -1.12 * top, 1.45 * top
 
 
+#: Superscript digits and minus for tick labels written as plain text.
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_MATH_LABEL = re.compile(r"\$\\mathdefault\{(.*)\}\$")
+_MATH_POWER = re.compile(r"\^\{(-?\d+)\}")
+
+
+def plain_tick_label(label: str) -> str:
+    """A tick label of matplotlib's log formatters (``$\\mathdefault{-10^{3}}$``, ``$\\mathdefault{2\\times10^{1}}$``)
+    as the same text without mathtext (``−10³``, ``2×10¹``): parsing mathtext costs more than drawing the figure.
+    A label of any other form is returned as it is."""
+    m = _MATH_LABEL.fullmatch(label)
+    if not m:
+        return label
+    body = _MATH_POWER.sub(lambda e: e.group(1).translate(_SUPERSCRIPT), m.group(1).replace("\\times", "×"))
+    if any(c in body for c in "\\{}^_$"):
+        return label
+    return body.replace("-", "\N{MINUS SIGN}")  # mathtext draws a minus sign, not a hyphen
+
+
+class PlainLogFormatter(LogFormatterSciNotation):
+    """:class:`~matplotlib.ticker.LogFormatterSciNotation` (the symlog axes' default: the same ticks labelled) with
+    its labels as plain text (:func:`plain_tick_label`)."""
+
+    def __call__(self, x, pos=None):
+        return plain_tick_label(super().__call__(x, pos))
+
+
 @_closing
 def error_map_figure(x: list[float], err: list[float], nan_x: list[float], title: str) -> str:
     """Activation accuracy: error (ULPs) over the input range, NaN inputs marked."""
-    with plt.rc_context(FONT):
-        fig, ax = plt.subplots(figsize=(10, 3.4), layout="constrained")
+    heading = plain(title, width=120, max_lines=2)
+    lines = heading.count("\n") + 1
+    height = 3.4
+    with plt.rc_context(FONT), np.errstate(over="ignore"):  # symlog limits near the float range overflow exp
+        fig = _new_figure(figsize=(10, height))
+        ax = fig.subplots()
         ax.plot(_floats(x, "x"), _floats(err, "err"), ".", ms=3, color="#2c3e50", label="|error| (ulp)")
         if nan_x:
             ax.plot(_floats(nan_x, "nan_x"), [0] * len(nan_x), "x", color=OBSERVED, label="NaN/inf")
         ax.set_xscale("symlog")
         ax.set_yscale("symlog")
+        ax.xaxis.set_major_formatter(PlainLogFormatter(10))
+        ax.yaxis.set_major_formatter(PlainLogFormatter(10))
         ax.set_xlabel("input x")
         ax.set_ylabel("|error| (ulp)")
-        ax.set_title(plain(title, width=120, max_lines=2))
+        ax.set_title(heading)
         ax.legend()
+        # a layout computed from the tick labels' widths (constrained layout costs as much again as drawing)
+        left, right = _tick_label_room(fig, ax)
+        fig.subplots_adjust(left=(left + 0.4) / 10, right=1 - (right + 0.06) / 10, bottom=0.6 / height,
+                            top=1 - (0.12 + 0.19 * lines) / height)
         return _data_uri(fig)
+
+
+def _tick_label_room(fig, ax) -> tuple[float, float]:
+    """The room in inches that ``ax``'s tick labels need left of the axes (the widest y label, or half the first x
+    label) and right of it (half the last x label), measured as drawn without laying out the figure."""
+    renderer = fig.canvas.get_renderer()
+
+    def widths(axis, size: float) -> list[float]:
+        lo, hi = sorted(axis.get_view_interval())
+        locs = [v for v in axis.get_majorticklocs() if lo <= v <= hi]
+        prop = FontProperties(size=size)
+        return [renderer.get_text_width_height_descent(s, prop, ismath=False)[0] / fig.dpi if s else 0.0
+                for s in axis.get_major_formatter().format_ticks(locs)]
+
+    ys = widths(ax.yaxis, plt.rcParams["ytick.labelsize"])
+    xs = widths(ax.xaxis, plt.rcParams["xtick.labelsize"])
+    return max([*ys, xs[0] / 2 - 0.4] if xs else ys or [0.0]), (xs[-1] / 2 if xs else 0.0)
 
 
 @_closing
 def depth_figure(fits: list[dict], title: str) -> str:
     """Observed std per layer (with standard errors) against the expected curve, one series per rule."""
     with plt.rc_context(FONT):
-        fig, ax = plt.subplots(figsize=(9, 3.8), layout="constrained")
+        fig = _new_figure(figsize=(9, 3.8), layout="constrained")
+        ax = fig.subplots()
         for i, f in enumerate(fits):
             color = f"C{i % 10}"
             ax.errorbar(f["layers"], f["observed_std"], yerr=f.get("stderr") or None, fmt="o", ms=4, color=color,
