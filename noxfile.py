@@ -1,13 +1,15 @@
 """nox sessions. CPU installs use constraints-cpu.txt so torch resolves to the CPU build.
 
-    conformance   the conformance suite per framework extra (torch with the numpy reference, jax, mlx, candle,
-                  tinygrad, keras-jax, keras-torch, flax with equinox), then `merge`: one report of every backend
-                  present in reports/index.html and the cross-framework summary table
+    conformance   the conformance suite on every CPU backend with every framework in one environment (one run
+                  for all but Keras, one per Keras backend; the numpy reference included), then `merge`: one
+                  report of every backend present in reports/index.html and the cross-framework summary table
+    conformance_extra  the same per framework extra, each in its own environment (torch with the numpy
+                  reference, jax, mlx, candle, tinygrad, keras-jax, keras-torch, flax with equinox)
     tests         our own tests (statistics, plugin, CLI, faulty adapters, calibration)
     lint          ruff, and actionlint on .github/workflows (the reusable workflow users call)
     golden        conformance golden verify (golden files valid, fingerprints unchanged)
     report        re-render reports/index.html from reports/results.json and screenshot it in headless Chromium
-    bench         pytest-benchmark, serial (xdist off)
+    bench         pytest-benchmark, serial (xdist off); where a torch:cpu run's time goes; the speed targets
     mutation      mutation score of the faulty adapters -> reports/mutation_score.json, README table
     calibration   false alarms of the correct CPU backends under 20 master seeds (not default CI)
     power         power vs PyTorch's test_init.py KS rule -> reports/power.*, docs/power.png, README table
@@ -51,13 +53,37 @@ EXTRAS = {
 INSTALL = {"torch": "torch,checkpoint", "flax": "flax,equinox"}
 
 
+#: The runs of `nox -s conformance`, all in ONE environment with every framework extra: Keras fixes its backend per
+#: process, so each Keras backend runs on its own; every other framework shares one run, which pytest-xdist spreads
+#: over the CPUs (one install instead of eight, and no CPU idle while a framework's last slow check finishes).
+RUNS = {
+    "frameworks": [spec for extra, specs in EXTRAS.items() if not extra.startswith("keras") for spec in specs],
+    "keras-jax": EXTRAS["keras-jax"],
+    "keras-torch": EXTRAS["keras-torch"],
+}
+
+
+@nox.session(python="3.11")
+def conformance(session: nox.Session) -> None:
+    """The conformance suite on every backend, every framework installed in one environment (README command 1):
+    the runs of :data:`RUNS` -> reports/<run>/, then `merge` -> reports/index.html. `nox -s conformance_extra`
+    runs each framework extra in an environment of its own instead (it proves each extra installs alone)."""
+    _install(session, "all,checkpoint")
+    session.notify("merge", posargs=["runs"])
+    session.run("conformance", "backends")
+    for name, specs in RUNS.items():
+        args = [arg for spec in specs for arg in ("--backend", spec)]
+        session.run("conformance", "run", "-n", "auto", "--report-dir", f"reports/{name}", *args, *session.posargs)
+
+
 @nox.session(python="3.11")
 @nox.parametrize("extra", list(EXTRAS))
-def conformance(session: nox.Session, extra: str) -> None:
-    """The conformance suite for one framework extra (reports/<extra>/); `merge` then combines every extra's
-    results into reports/index.html. `nox -s conformance` runs all extras; `nox -s "conformance(extra='jax')"` one."""
+def conformance_extra(session: nox.Session, extra: str) -> None:
+    """The conformance suite for one framework extra in its own environment (reports/<extra>/); `merge -- extras`
+    then combines every extra's results into reports/index.html. `nox -s "conformance_extra(extra='jax')"` runs
+    one."""
     _install(session, INSTALL.get(extra, extra))
-    session.notify("merge")
+    session.notify("merge", posargs=["extras"])
     session.run("conformance", "backends")
     specs = [arg for spec in EXTRAS[extra] for arg in ("--backend", spec)]
     session.run("conformance", "run", "-n", "auto", "--report-dir", f"reports/{extra}", *specs, *session.posargs)
@@ -65,13 +91,20 @@ def conformance(session: nox.Session, extra: str) -> None:
 
 @nox.session(python="3.11")
 def merge(session: nox.Session) -> None:
-    """One matrix from every reports/<extra>/results.json present -> reports/{results.json,index.html}."""
+    """One matrix from the reports/<run>/results.json of `nox -s conformance` (`-- extras`: the reports/<extra>/ of
+    `nox -s conformance_extra`; not told, the layout written last) -> reports/{results.json,index.html}."""
     _install(session, "")
     import pathlib
 
-    found = [str(p) for p in sorted(pathlib.Path("reports").glob("*/results.json")) if p.parent.name in EXTRAS]
+    present = {layout: [p for p in sorted(pathlib.Path("reports").glob("*/results.json")) if p.parent.name in names]
+               for layout, names in (("runs", RUNS), ("extras", EXTRAS))}
+    layout = session.posargs[0] if session.posargs else max(  # not told: the layout written last
+        present, key=lambda k: max((p.stat().st_mtime for p in present[k]), default=0.0))
+    if layout not in present:
+        session.error(f"merge: give 'runs' (nox -s conformance) or 'extras' (nox -s conformance_extra), not {layout}")
+    found = [str(p) for p in present[layout]]
     if not found:
-        session.error("no reports/<extra>/results.json: run `nox -s conformance` first")
+        session.error(f"no reports/<{layout[:-1]}>/results.json: run `nox -s conformance` first")
     if len(found) == 1:
         session.run("conformance", "report", found[0], "-o", "reports", *_mutation_option())
         session.run("python", "-c", f"import shutil; shutil.copy({found[0]!r}, 'reports/results.json')")
@@ -158,10 +191,15 @@ sys.exit(1 if page.console else 0)
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks, serial: speed numbers are measured here, never asserted in timed tests."""
-    _install(session)
+    """Benchmarks, serial: speed numbers are measured here, never asserted in timed tests. Then where a serial
+    torch:cpu run's time goes and the speed targets (tools/speed.py: reports/bench/); `-- --quickstart` also times
+    the README quick start in a fresh clone, `-- --readme README.md` writes the README's speed table."""
+    _install(session, "all,checkpoint,dev")
+    session.install("nox")  # the quick start measurement runs nox in a fresh clone
     session.run("pytest", "tests/bench", "-p", "no:xdist", "--benchmark-only",
-                "--benchmark-columns=min,mean,max,rounds", *session.posargs)
+                "--benchmark-columns=min,mean,max,rounds")
+    session.run("python", "tools/speed.py", "profile")
+    session.run("python", "tools/speed.py", "targets", *session.posargs)
 
 
 @nox.session(python="3.11")
