@@ -47,8 +47,8 @@ def test_profile_of_records_without_timing_counts_their_duration_as_check():
 
 
 def test_a_run_records_timing_per_check_and_the_profile_reads_it(tmp_path):
-    proc, results = run_cli("run", "--backend", "numpy:cpu", "-k", "test_random_scheme and not moments and normal-0_1 and float32",
-                            report_dir=tmp_path)
+    sel = "test_random_scheme and not moments and normal-0_1 and float32"
+    proc, results = run_cli("run", "--backend", "numpy:cpu", "-k", sel, report_dir=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (rec,) = [r for r in results["records"] if r["id"] == "init_schemes/test_random_scheme[normal-0_1]"]
     t = rec["timing"]
@@ -109,3 +109,19 @@ def test_the_reference_adapter_is_left_out_of_a_default_run_unless_asked(tmp_pat
     assert proc.returncode == 0 and "numpy:cpu" in {r["backend"] for r in results["records"]}
     proc, results = run_cli("run", "--backend", "numpy:cpu", "-k", sel, report_dir=tmp_path / "asked")
     assert proc.returncode == 0 and {r["backend"] for r in results["records"]} == {"numpy:cpu"}
+
+
+def test_thread_budget_shares_the_cpus_between_workers_and_respects_the_caller(monkeypatch):
+    import conformance.cli as cli
+
+    for name in cli.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cli, "_cpus", lambda: 8)
+    assert cli.thread_budget("0") == {} and cli.thread_budget(None) == {}
+    assert cli.thread_budget("2") == dict.fromkeys(cli.THREAD_VARIABLES, "4")
+    monkeypatch.delenv("MKL_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the caller's choice stays
+    assert cli.thread_budget("auto") == {"MKL_NUM_THREADS": "1"}
+    import os
+
+    assert os.environ["OMP_NUM_THREADS"] == "3"
