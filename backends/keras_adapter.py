@@ -86,6 +86,10 @@ def _ensure_backend(backend: str):
             import jax
 
             jax.config.update("jax_enable_x64", True)  # float64 arrays exist only with x64 on
+
+            from .jax_adapter import use_compilation_cache
+
+            use_compilation_cache(jax)
     elif current != backend:
         raise UnsupportedOperation(_other_backend_reason(backend, current))
     keras = _keras()

@@ -125,3 +125,39 @@ def test_thread_budget_shares_the_cpus_between_workers_and_respects_the_caller(m
     import os
 
     assert os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_jax_compilation_cache_location_and_the_users_own_cache_wins(monkeypatch, tmp_path):
+    """JAX's persistent compilation cache: $CONFORMANCE_JAX_CACHE (off: none), else the XDG cache; a cache the user
+    configured is left as it is."""
+    from conformance.backends import jax_adapter as J
+
+    class Config:
+        jax_compilation_cache_dir = None
+
+        def __init__(self):
+            self.set = {}
+
+        def update(self, name, value):
+            self.set[name] = value
+            setattr(self, name, value)
+
+    class FakeJax:
+        config = Config()
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(J.CACHE_VARIABLE, raising=False)
+    assert J.compilation_cache_dir() == str(tmp_path / "dl-conformance" / "jax")
+    fake = FakeJax()
+    assert J.use_compilation_cache(fake) == str(tmp_path / "dl-conformance" / "jax")
+    assert fake.config.set["jax_persistent_cache_min_compile_time_secs"] == 0.0
+    mine = FakeJax()
+    mine.config = Config()
+    mine.config.jax_compilation_cache_dir = "/my/cache"
+    assert J.use_compilation_cache(mine) == "/my/cache" and mine.config.set == {}
+    monkeypatch.setenv(J.CACHE_VARIABLE, "off")
+    off = FakeJax()
+    off.config = Config()
+    assert J.use_compilation_cache(off) is None and off.config.set == {}
+    monkeypatch.setenv(J.CACHE_VARIABLE, str(tmp_path / "here"))
+    assert J.compilation_cache_dir() == str(tmp_path / "here")
