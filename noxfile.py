@@ -198,7 +198,8 @@ def bench(session: nox.Session) -> None:
     session.install("nox")  # the quick start measurement runs nox in a fresh clone
     session.run("pytest", "tests/bench", "-p", "no:xdist", "--benchmark-only",
                 "--benchmark-columns=min,mean,max,rounds")
-    session.run("python", "tools/speed.py", "profile")
+    readme = session.posargs[session.posargs.index("--readme"):][:2] if "--readme" in session.posargs else []
+    session.run("python", "tools/speed.py", "profile", *readme)
     session.run("python", "tools/speed.py", "targets", *session.posargs)
 
 
