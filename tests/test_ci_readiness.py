@@ -94,12 +94,14 @@ def _run_until_progress(args: list[str], report_dir: Path, sig: int) -> tuple[in
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_says_so_everywhere(tmp_path, sig):
-    rc, out = _run_until_progress(["--backend", "numpy:cpu", "-k", "test_random_scheme and float32"], tmp_path, sig)
+    # 150 checks in all dtypes: the signal comes after the first progress line (33 checks), while the 2^26-value
+    # moments checks at the end still have seconds to run (a float32-only selection now ends before it arrives)
+    rc, out = _run_until_progress(["--backend", "numpy:cpu", "-k", "test_random_scheme"], tmp_path, sig)
     assert rc == 2, out[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "interrupted"
     assert "SIGINT" in results["interrupted"]
-    assert 0 < results["summary"]["total"] < 41
+    assert 0 < results["summary"]["total"] < 150
     html = (tmp_path / "index.html").read_text()
     assert "interrupted" in html[:html.index("</h1>")].lower()
     junit = (tmp_path / "junit.xml").read_text()
