@@ -70,41 +70,37 @@ def test_workers_are_capped_at_the_cpus_and_validated(capsys):
     assert _cli("run", "-n", "lots").returncode == 4
 
 
-def _run_until_progress(args: list[str], report_dir: Path, sig: int) -> tuple[int, str]:
-    """Start ``conformance run``, wait until at least one check has finished, send ``sig``; return (rc, output)."""
-    cmd = [sys.executable, "-u", "-m", "conformance", "run", *args, "--report-dir", str(report_dir)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            start_new_session=True)
-    out = []
+def _run_until_held(args: list[str], report_dir: Path, sig: int) -> tuple[int, str]:
+    """Start ``conformance run`` with the ``tests.hold_after_checks`` plugin, wait until it holds the run after two
+    finished checks, send ``sig``; return (rc, output)."""
+    marker = report_dir.parent / "held"
+    cmd = [sys.executable, "-u", "-m", "conformance", "run", *args, "--report-dir", str(report_dir), "--",
+           "-p", "tests.hold_after_checks"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env={**os.environ, "HOLD_AFTER": "2", "HOLD_MARKER": str(marker)})
     deadline = time.monotonic() + 300
-    for line in proc.stdout:  # the progress line of the suite module grows one "." per finished check
-        out.append(line)
-        if "test_init_schemes.py" in line:
-            break
-        assert time.monotonic() < deadline
-    while True:  # read char by char until two checks passed
-        ch = proc.stdout.read(1)
-        out.append(ch)
-        if "".join(out).split("test_init_schemes.py")[-1].count(".") >= 2 or not ch:
-            break
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, "the run never reached its second check"
+        time.sleep(0.05)
     os.kill(proc.pid, sig)
-    rest, _ = proc.communicate(timeout=300)
-    return proc.returncode, "".join(out) + rest
+    out, _ = proc.communicate(timeout=300)
+    return proc.returncode, out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_says_so_everywhere(tmp_path, sig):
-    # 150 checks in all dtypes: the signal comes after the first progress line (33 checks), while the 2^26-value
-    # moments checks at the end still have seconds to run (a float32-only selection now ends before it arrives)
-    rc, out = _run_until_progress(["--backend", "numpy:cpu", "-k", "test_random_scheme"], tmp_path, sig)
+    # the plugin holds the run after its second check, so the signal always lands mid-run
+    report_dir = tmp_path / "reports"
+    rc, out = _run_until_held(["--backend", "numpy:cpu", "-k", "test_random_scheme and float32"], report_dir, sig)
     assert rc == 2, out[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = json.loads((report_dir / "results.json").read_text())
     assert results["status"] == "interrupted"
     assert "SIGINT" in results["interrupted"]
-    assert 0 < results["summary"]["total"] < 150
-    html = (tmp_path / "index.html").read_text()
+    assert results["summary"]["total"] == 2
+    html = (report_dir / "index.html").read_text()
     assert "interrupted" in html[:html.index("</h1>")].lower()
-    junit = (tmp_path / "junit.xml").read_text()
+    junit = (report_dir / "junit.xml").read_text()
     assert 'name="conformance_status" value="interrupted"' in junit and "<error" in junit
     summary = out[out.index("conformance summary"):]
     assert summary.splitlines()[1].startswith("conformance: INTERRUPTED - partial results")
