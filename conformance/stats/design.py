@@ -43,6 +43,16 @@ def _z(p: float) -> float:
     return float(stats.norm.isf(p))
 
 
+def z_alpha(alpha: float = ALPHA) -> float:
+    """The two-sided critical z of a test at ``alpha``."""
+    return _z(alpha / 2)
+
+
+def z_power(power: float = TARGET_POWER) -> float:
+    """How many standard errors below the design effect an estimate still is with probability ``power``."""
+    return _z(1 - power)
+
+
 def required_n_mean(shift_in_std: float = DESIGN_SHIFT, alpha: float = ALPHA, power: float = TARGET_POWER) -> int:
     """Samples for the two-sided mean z-test to detect ``shift_in_std`` with ``power``."""
     return math.ceil(((_z(alpha / 2) + _z(1 - power)) / shift_in_std) ** 2)

@@ -147,7 +147,28 @@ class ContinuousReference(Reference):
         probs[narrow] = approx[narrow]
         probs = np.clip(probs, 0.0, None)
         keep = probs > 0
-        return DiscreteReference(f"{self.name} rounded to {dtype}", grid[keep], probs[keep] / probs.sum(), self.support)
+        toward_zero = self._toward_zero_probs(grid)[keep]
+        return DiscreteReference(f"{self.name} rounded to {dtype}", grid[keep], probs[keep] / probs.sum(), self.support,
+                                 toward_zero=toward_zero / toward_zero.sum())
+
+    def _toward_zero_probs(self, grid: np.ndarray) -> np.ndarray:
+        """P(this reference rounded TOWARD ZERO lands on each grid value): the alternative the chi-square's
+        rounding-bias effect is measured against (:func:`conformance.stats.procedures.chi2_test`). The cell of c > 0
+        is [c, next), of c < 0 (prev, c], of 0 (prev, next); the outermost cells run to the support's ends."""
+        lo = np.concatenate(([-np.inf], grid[:-1]))
+        hi = np.concatenate((grid[1:], [np.inf]))
+        left = np.where(grid > 0, grid, lo)
+        right = np.where(grid < 0, grid, hi)
+        median = float(self.dist.median())
+        with np.errstate(invalid="ignore"):
+            by_cdf = self.dist.cdf(right) - self.dist.cdf(left)
+            by_sf = self.dist.sf(left) - self.dist.sf(right)
+            mass = np.where(left >= median, by_sf, by_cdf)
+            width = right - left
+            approx = self.dist.pdf((left + right) / 2) * width
+        narrow = np.isfinite(width) & (approx < 1e-7)
+        mass = np.where(narrow, approx, mass)
+        return np.clip(np.nan_to_num(mass, nan=0.0), 0.0, None)
 
 
 @dataclass(frozen=True)
@@ -160,6 +181,8 @@ class DiscreteReference(Reference):
     support: Support = Support()
     discrete: bool = True
     _cells: dict = field(default_factory=dict, repr=False, compare=False)
+    #: P(the continuous law rounded toward zero lands on each value), when this is a rounded continuous reference.
+    toward_zero: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def mean(self) -> float:
