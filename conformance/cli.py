@@ -224,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--adapters", action="append", default=[], metavar="MODULE[:ATTR]",
                      help="import MODULE and register its backend providers")
     run.add_argument("--known-failures", default=None, metavar="FILE", help="known-failures TOML file")
-    run.add_argument("--strict-tier", action="store_true", help="also run the stricter tier (limits at +-inf, ...)")
+    run.add_argument("--strict-tier", action="store_true",
+                     help="strict tier: deviations fail too and the strict-tier checks (limits at +-inf) run; the "
+                     "default tier fails on defects only")
     run.add_argument("--with-reference", action="store_true",
                      help="with no --backend: also run the reference adapter numpy:cpu (the suite's own control; "
                           "left out by default, CI and the calibration run it)")

@@ -26,6 +26,7 @@ from .report.attachments import Attachment
 from .seeding import derive_seed
 from .stats import design
 from .stats.moments import Moments
+from .stats.severity import DEFECT, judge
 from .stats.verdict import Verdict
 
 USER_PROPERTY = "conformance_verdicts"
@@ -55,6 +56,8 @@ class CheckContext:
         self.verdicts: list[Verdict] = []
         #: A known-failures entry restricted to some verdict tests (``tests = [...]``), set by the plugin.
         self.known_failure = None
+        #: ``--strict-tier``: deviations fail the check too (set by the plugin).
+        self.strict_tier = False
         self._user_properties = user_properties if user_properties is not None else []
         self._attachment_names: set[str] = set()
         # the newest context is the running check's: an adapter's bad output becomes its failed verdict
@@ -121,7 +124,8 @@ class CheckContext:
         return chosen
 
     def expect(self, verdicts: Verdict | list[Verdict], label: str = "") -> None:
-        """Record ``verdicts`` and raise :class:`CheckFailed` if any failed."""
+        """Record ``verdicts`` (each failing one judged a defect or a deviation) and raise :class:`CheckFailed` if
+        any failed at the run's tier: a defect in the default tier, any failure with ``--strict-tier``."""
         batch = [verdicts] if isinstance(verdicts, Verdict) else list(verdicts)
         if not batch:
             raise ValueError("expect() called with no verdicts: a check must assert something")
@@ -130,9 +134,13 @@ class CheckContext:
                 v.observed.setdefault("what", label)
             for attachment in v.attachments:
                 self.attach(attachment.bound_to(v.test, str(v.observed.get("what", ""))))
+        for v in batch:
+            if not v.passed and v.severity is None:
+                v.severity = judge(v.to_dict(), self.dtype).severity
         self.verdicts.extend(batch)
         self._user_properties.append((USER_PROPERTY, [v.to_dict() for v in batch]))
-        failed = [v for v in batch if not v.passed]
+        # the default tier fails on defects; deviations are recorded and fail only with --strict-tier
+        failed = [v for v in batch if not v.passed and (self.strict_tier or v.severity == DEFECT)]
         if failed and self.known_failure is not None and self.known_failure.covers({v.test for v in failed}):
             import pytest
 

@@ -15,6 +15,7 @@ File format (TOML)::
     sporadic = true                           # optional: the deviation shows in only some runs (a rare event);
                                               # a passing run does not make the entry stale
     cpu_flags = ["avx512f"]                   # optional: the entry applies only on a CPU with all these flags
+    tier = "strict"                           # optional: a deviation that fails only with --strict-tier
 
 Keys and their types (anything else is an error naming the file, the entry, its line and the key):
 
@@ -37,6 +38,10 @@ Keys and their types (anything else is an error naming the file, the entry, its 
               be read (other systems, or no such file) an entry with ``cpu_flags`` does NOT apply: the deviation
               then shows as a real failure, to be investigated, rather than being hidden.
 
+``tier``      ``"default"`` (the default) or ``"strict"``: an entry for a deviation
+              (:mod:`conformance.stats.severity`), which fails a check only with ``--strict-tier``, applies only in
+              that tier; in the default tier the check passes and its record carries ``severity = "deviation"``
+
 Patterns are literal text where ``*`` matches any run of characters (brackets are literal);
 ``check`` and ``dtype`` take one pattern or a list. Besides ``schema`` and ``failure`` no top-level key is allowed.
 
@@ -58,10 +63,16 @@ from .harness.host import host_cpu_flags, parse_cpuinfo  # noqa: F401 - parse_cp
 #: The suite's own known-failures file, package data read through importlib.resources.
 DEFAULT_PATH = Path(str(importlib.resources.files("conformance").joinpath("known_failures.toml")))
 SCHEMA = 1
-_KEYS = {"check", "backend", "dtype", "reason", "evidence", "upstream", "tests", "sporadic", "cpu_flags"}
+_KEYS = {"check", "backend", "dtype", "reason", "evidence", "upstream", "tests", "sporadic", "cpu_flags", "tier"}
 _REQUIRED = ("check", "backend", "reason")
 _TOP_KEYS = {"schema", "failure"}
 _PASSING = ("passed", "xpassed")
+
+
+def _passes(record: dict) -> bool:
+    """The record shows nothing an entry could describe: it passed with no deviation either."""
+    return (record["outcome"] in _PASSING and record.get("severity") != "deviation"
+            and all(v.get("passed", True) for v in record.get("verdicts", [])))
 
 
 class KnownFailuresError(ValueError):
@@ -84,6 +95,7 @@ class Entry:
     tests: tuple[str, ...] = ()
     sporadic: bool = False
     cpu_flags: tuple[str, ...] = ()
+    tier: str = "default"
     #: where the entry is written: 1-based position in its file, the file's name and the line of ``[[failure]]``
     index: int = field(default=0, compare=False)
     where: str = field(default="", compare=False)
@@ -141,8 +153,14 @@ class KnownFailures:
     entries: list[Entry] = field(default_factory=list)
     source: str = ""
 
-    def match(self, check: str, backend: str, dtype: str | None) -> Entry | None:
-        return next((e for e in self.entries if e.matches(check, backend, dtype)), None)
+    def match(self, check: str, backend: str, dtype: str | None, strict_tier: bool = False) -> Entry | None:
+        """The first entry matching the check; entries of the strict tier only when ``strict_tier``."""
+        return next((e for e in self.entries if (strict_tier or e.tier == "default")
+                     and e.matches(check, backend, dtype)), None)
+
+    def in_tier(self, strict_tier: bool) -> KnownFailures:
+        """The entries that apply in the tier (``tier = "strict"`` entries only with ``--strict-tier``)."""
+        return KnownFailures([e for e in self.entries if strict_tier or e.tier == "default"], self.source)
 
     def stale(self, records: list[dict], backends: list[str] | None = None, filtered: bool = False) -> list[str]:
         """One line per stale entry: a non-sporadic entry whose matched checks all passed (xpassed), and, in an
@@ -158,7 +176,7 @@ class KnownFailures:
             if not hits and in_run and not filtered:
                 out.append(f"{entry}: matches no check in this run; correct its check/backend/dtype patterns or "
                            "remove it")
-            elif ran and not entry.sporadic and all(r["outcome"] in _PASSING for r in ran):
+            elif ran and not entry.sporadic and all(_passes(r) for r in ran):
                 out.append(f"{entry}: every matching check now passes ({len(ran)} of {len(ran)}); remove the entry "
                            "(or, with evidence of machine dependence, condition it with cpu_flags)")
         return out
@@ -172,7 +190,7 @@ class KnownFailures:
                 continue
             ran = [r for r in records if r["outcome"] != "skipped"
                    and entry.matches(r["check"], r["backend"], r.get("dtype"))]
-            passing = sorted({_combo(r) for r in ran if r["outcome"] in _PASSING})
+            passing = sorted({_combo(r) for r in ran if _passes(r)})
             if passing and len(passing) < len({_combo(r) for r in ran}):
                 more = f" and {len(passing) - 3} more" if len(passing) > 3 else ""
                 out.append(f"{entry}: {len(passing)} of its matching checks pass ({', '.join(passing[:3])}{more}); "
@@ -214,6 +232,7 @@ _CHECKS = {
     "tests": (lambda v: _strings(v, allow_str=True, nonempty_list=False),
               "a verdict test name or an array of them"),
     "sporadic": (lambda v: isinstance(v, bool), "a boolean (true or false)"),
+    "tier": (lambda v: v in ("default", "strict"), "\"default\" or \"strict\""),
     "cpu_flags": (lambda v: _strings(v, allow_str=True, nonempty_list=True)
                   and all(_FLAG.fullmatch(f) for f in ([v] if isinstance(v, str) else v)),
                   "a lower-case CPU flag name such as \"avx512f\" or a non-empty array of them"),

@@ -74,8 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="exit 1 when a known failure now passes, a known-failures entry is stale, or a requested "
                          "backend is unavailable (`conformance run --strict`)")
     group.addoption("--strict-tier", action="store_true", default=False,
-                    help="also run the stricter tier (checks marked strict_tier, e.g. limits at +-inf); "
-                         "reported separately from the hard requirements")
+                    help="the strict tier: deviations (conformance.stats.severity) fail too, and the checks marked "
+                         "strict_tier (limits at +-inf) run; the default tier fails on defects only")
 
 
 def register_marker(config: pytest.Config, name: str, what: str) -> None:
@@ -97,6 +97,8 @@ def pytest_configure(config: pytest.Config) -> None:
     state: dict = {"checks": 0, "records": [], "started": time.time(), "requested": [], "unavailable": {},
                    "specs": None, "left_out": [], "active": False, "header_shown": False}
     config.stash[_STATE] = state
+    if not config.pluginmanager.has_plugin("conformance-deviations"):
+        config.pluginmanager.register(_DeviationsPassKnownFailures(), "conformance-deviations")
     for name in FRAMEWORK_MARKERS:
         register_marker(config, name, f"checks run on the {name} framework")
     for name in DEVICE_MARKERS:
@@ -319,6 +321,7 @@ def conformance(request: pytest.FixtureRequest, backend):
     ctx = CheckContext(check_id_of(item), backend.spec, dtype_name, seed, repro_command(item, backend.spec, seed),
                        item.user_properties)
     ctx.known_failure = item.stash.get(_KNOWN, None)
+    ctx.strict_tier = bool(request.config.getoption("strict_tier", False))
     try:
         backend.seed(ctx.seed)
     except UnsupportedOperation:
@@ -367,7 +370,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 "seed": derive_seed(state["seed"], check, spec, dtype_name or ""),
                 "repro": repro_command(item, spec, state["seed"])}
         item.user_properties.append((META_PROPERTY, meta))
-        entry = known.match(check, spec, dtype_name)
+        entry = known.match(check, spec, dtype_name, strict_tier=bool(config.getoption("strict_tier")))
         if entry is not None:
             meta["known_failure"] = entry.describe()  # the whole evidence goes to the report, not the terminal
         if entry is not None and entry.tests:
@@ -445,6 +448,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                     + f" ({report.when}): {text}\n  seed {meta['seed']}; repro: {meta['repro']}")
         report.longrepr = text
     return report
+
+
+class _DeviationsPassKnownFailures:
+    """In the default tier a known failure whose check failed only with deviations is ``passed`` (its record carries
+    ``severity = "deviation"`` and the entry), not ``xpassed``: the deviation the entry documents is still there.
+    Registered by :func:`pytest_configure` as its own plugin, an outer wrapper of pytest's xfail handling."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        if (report.when == "call" and report.passed and hasattr(report, "wasxfail")
+                and not item.config.getoption("strict_tier", False)):
+            failing = [v for k, vs in item.user_properties if k == USER_PROPERTY for v in vs if not v["passed"]]
+            if failing and all(v.get("severity") == "deviation" for v in failing):
+                del report.wasxfail
+        return report
 
 
 def _is_ours(exc: BaseException) -> bool:
@@ -552,6 +571,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _write_ranking(tr, results: dict) -> None:
+    """What to fix first: per backend its defects ranked by effect (one line each), then its deviations counted by
+    kind (:mod:`conformance.report.triage`)."""
+    from .report import triage
+
+    ranked, grouped = triage.defects(results["records"]), triage.deviations(results["records"])
+    s = results["summary"]
+    strict = results.get("tier") == "strict"
+    tr.write_line(f"severity: {s.get('defects', 0)} defects, {s.get('deviations', 0)} deviations"
+                  + ("" if strict else " (deviations fail only with --strict-tier)"))
+    for spec in sorted(set(ranked) | set(grouped)):
+        records = ranked.get(spec, [])
+        tr.write_line(f"{spec}: {len(records)} defects" + (", ranked by effect:" if records else ""), bold=True)
+        for rec in records:
+            tr.write_line(f"  DEFECT {triage.defect_line(rec)}"[:400], red=rec["outcome"] != "xfailed",
+                          yellow=rec["outcome"] == "xfailed")
+        if spec in grouped:
+            tr.write_line("  deviations: " + ", ".join(f"{kind} x{count}" for kind, count in grouped[spec]))
+
+
 def _finish_junit(config: pytest.Config, state: dict, status: str, results: dict | None = None) -> None:
     """Move the staged junit file into place (marked when the run was interrupted or broke ``--strict``), or drop it
     when the run selected nothing, so the previous file stays."""
@@ -633,6 +672,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             tr.write_line(f"FAILED {rec['id']} [{rec['backend']} {rec['dtype'] or ''}] {rec['message']}".replace(
                 " ]", "]"), red=True)
             tr.write_line(f"    repro: {rec['repro']}")
+    _write_ranking(tr, results)
     strict = results["strict"]
     if strict["enabled"]:
         for line in strict["violations"]:

@@ -4,14 +4,19 @@ test reports (written, with the HTML report beside it, by :mod:`conformance.resu
 Record fields: ``id, backend, dtype, outcome`` (passed/failed/skipped/xfailed/xpassed/error),
 ``pvalue`` (smallest of the check's statistical tests), ``statistic`` and ``effect`` (of the
 decisive test: the first failing one, else the one with the smallest p-value), ``n``, ``seed``,
-``repro``, ``message``, ``nodeid``, ``duration``, every ``verdicts`` entry, and ``timing``: ``setup`` and ``call``
+``repro``, ``message``, ``nodeid``, ``duration``, every ``verdicts`` entry (a failing one carries ``severity``),
+``severity`` (``"defect"``, ``"deviation"`` or null when nothing failed; a deviation alone leaves the outcome
+``passed`` in the default tier), ``kind``, ``magnitude`` (the effect in multiples of its defect threshold, null for an
+exact defect) and ``explanation`` of the worst failing verdict (:func:`conformance.stats.severity.judge_record`), and
+``timing``: ``setup`` and ``call``
 seconds of the check and ``adapter``, the part of the call spent inside the adapter's methods (the framework's
 work; the rest of the call is the check's own: references, statistics, child processes). Records written before
 ``timing`` existed have ``{}``.
 
-Top level: ``duration`` is the run's wall time in seconds and ``workers`` the processes that ran the checks (1
-without pytest-xdist). ``status`` is ``"complete"`` (every selected check ran), ``"interrupted"`` (the run stopped
-early: Ctrl-C, SIGINT/SIGTERM, ``-x``/``--maxfail``, a collection error; the records are partial and
+Top level: ``tier`` is ``"default"`` or ``"strict"`` (``--strict-tier``); ``summary`` counts ``defects`` and
+``deviations`` (records). ``duration`` is the run's wall time in seconds and ``workers`` the processes that ran the
+checks (1 without pytest-xdist). ``status`` is ``"complete"`` (every selected check ran), ``"interrupted"`` (the
+run stopped early: Ctrl-C, SIGINT/SIGTERM, ``-x``/``--maxfail``, a collection error; the records are partial and
 ``interrupted`` says why) or ``"empty"`` (no check was selected: such results are never written, so the previous
 report stays). ``strict`` is
 ``{"enabled": bool, "violations": [str]}``: what ``--strict`` turns into a failure (known failures that now pass,
@@ -28,6 +33,7 @@ import time
 from . import __version__
 from .harness.host import cpu_model
 from .stats import design
+from .stats.severity import judge_record
 
 SCHEMA = 1
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
@@ -35,7 +41,7 @@ STATUSES = ("complete", "interrupted", "empty")
 
 
 def _decisive(verdicts: list[dict]) -> dict | None:
-    failing = [v for v in verdicts if not v["passed"]]
+    failing = sorted((v for v in verdicts if not v["passed"]), key=lambda v: v.get("severity") != "defect")
     if failing:
         return failing[0]
     stat = [v for v in verdicts if v.get("pvalue") is not None]
@@ -46,7 +52,9 @@ def make_record(raw: dict) -> dict:
     verdicts = raw["verdicts"]
     decisive = _decisive(verdicts)
     pvalues = [v["pvalue"] for v in verdicts if v.get("pvalue") is not None]
-    if raw["outcome"] in ("passed", "xpassed"):
+    if raw["outcome"] in ("passed", "xpassed") and decisive is not None and not decisive["passed"]:
+        message = f"deviation (fails only with --strict-tier): [{decisive['test']}] {decisive['message']}"
+    elif raw["outcome"] in ("passed", "xpassed"):
         message = f"{len(verdicts)} tests passed" + (f"; smallest p={min(pvalues):.3g}" if pvalues else "")
     elif raw["outcome"] in ("failed", "xfailed") and decisive is not None and not decisive["passed"]:
         message = f"[{decisive['test']}] {decisive['message']}"
@@ -67,6 +75,8 @@ def make_record(raw: dict) -> dict:
         "known_failure": raw.get("known_failure", ""),
         "attachments": raw.get("attachments", {}),
         "timing": raw.get("timing", {}),
+        **judge_record(verdicts, raw["outcome"], raw["dtype"], raw.get("error", "") or (
+            raw["longrepr"] if raw["outcome"] in ("failed", "error", "xfailed") else "")),
     }
 
 
@@ -120,8 +130,9 @@ def build_results(collected: list[dict], state: dict, config=None, status: str =
             backends[spec] = {"available": False, "reason": str(exc)}
     for spec, reason in state["unavailable"].items():
         backends.setdefault(spec, {"available": False, "reason": reason})
-    stale = state["known"].stale(collected, state["specs"], state.get("filtered", False) or status != "complete") \
-        if "known" in state else []
+    strict_tier = bool(config.getoption("strict_tier", False)) if config is not None else False
+    stale = state["known"].in_tier(strict_tier).stale(
+        collected, state["specs"], state.get("filtered", False) or status != "complete") if "known" in state else []
     violations = strict_violations(records, stale, state.get("requested", []), state["unavailable"])
     return {
         "schema": SCHEMA,
@@ -136,7 +147,10 @@ def build_results(collected: list[dict], state: dict, config=None, status: str =
         "environment": environment(),
         "design": design.summary(),
         "backends": backends,
-        "summary": {**counts, "total": len(records), "statistical_tests": n_stat, "fwer_bound": n_stat * design.ALPHA},
+        "tier": "strict" if strict_tier else "default",
+        "summary": {**counts, "total": len(records), "statistical_tests": n_stat, "fwer_bound": n_stat * design.ALPHA,
+                    "defects": sum(r["severity"] == "defect" for r in records),
+                    "deviations": sum(r["severity"] == "deviation" for r in records)},
         "stale_known_failures": stale,
         "records": records,
     }

@@ -121,7 +121,7 @@ def test_distribution_plot_travels_beside_the_verdict_not_in_it():
         d = v.to_dict()
         assert "plot" not in d["observed"] and "attachments" not in d
         assert set(d) == {"test", "passed", "message", "n", "statistic", "pvalue", "alpha", "effect", "observed",
-                          "expected"}
+                          "expected", "severity"}
     ctx, props = _context()
     ctx.expect(verdicts, "normal_ float32")
     stored = [d for key, d in props if key == ATTACHMENT_PROPERTY]

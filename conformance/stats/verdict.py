@@ -53,6 +53,8 @@ class Verdict:
     effect: dict[str, float] = field(default_factory=dict)
     observed: dict[str, Any] = field(default_factory=dict)
     expected: dict[str, Any] = field(default_factory=dict)
+    #: ``"defect"`` or ``"deviation"`` once a failing verdict was judged (:mod:`conformance.stats.severity`).
+    severity: str | None = None
     attachments: list[Attachment] = field(default_factory=list, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:

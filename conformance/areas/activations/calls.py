@@ -21,6 +21,7 @@ import shlex
 
 import numpy as np
 
+from conformance.stats.severity import DEFECT, judge
 from conformance.stats.verdict import Verdict
 
 from . import expect as E
@@ -146,9 +147,11 @@ class HypothesisFailure(AssertionError):
         self.verdicts = verdicts
 
 
-def hypothesis_search(backend, name: str, dtype: str, seed: int, profile: str) -> Verdict:
+def hypothesis_search(backend, name: str, dtype: str, seed: int, profile: str, strict_tier: bool = False) -> Verdict:
     """Finite and accurate on hypothesis examples weighted to the hard regions (:func:`.inputs.hard_floats`).
 
+    ``strict_tier``: a failure is any verdict that misses its bound; otherwise only a defect
+    (:mod:`conformance.stats.severity`), so the search shrinks toward the defect, not toward a deviation.
     Returns the passing summary verdict, or raises :class:`HypothesisFailure` carrying the minimal failing
     example's verdicts (each message names the minimal input and a one-line repro). ``seed`` seeds hypothesis
     unless the profile is ``ci`` (derandomized).
@@ -177,7 +180,8 @@ def hypothesis_search(backend, name: str, dtype: str, seed: int, profile: str) -
     def property_(xs, ys):
         state["examples"] += 1
         vs, x, y = verdicts_for(xs, ys)
-        failed = [v for v in vs if not v.passed]
+        # the tier's property: the default tier hunts defects, --strict-tier any miss of the ULP bound
+        failed = [v for v in vs if not v.passed and (strict_tier or judge(v.to_dict(), dtype).severity == DEFECT)]
         if failed:
             worst = _worst_x(failed)
             i = int(np.flatnonzero(x.astype(np.float64) == worst)[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from conformance.report.attachments import ActivationErrorMap
+from conformance.stats.severity import default_tolerance
 from conformance.stats.verdict import Verdict
 
 from .inputs import describe
@@ -48,6 +49,21 @@ def tolerance_ulps(dtype: str, kappa=None) -> np.ndarray | float:
     k = np.asarray(kappa, dtype=np.float64)
     k = np.where(np.isfinite(k), k, 0.0)  # an unknown condition number grants nothing
     return base + INPUT_ULPS * k * (WORK_UNIT[dtype] / UNIT[dtype])
+
+
+def default_tier_ratio(got, ref, dtype: str, tol_ulps) -> np.ndarray:
+    """|got - ref| over the default tier's allowed error at each input: the larger of the strict bound
+    (``tol_ulps`` ulp(ref)) and :func:`conformance.stats.severity.default_tolerance` (torch.testing's rtol per dtype,
+    absolute floor at the working precision's smallest normal). <= 1 passes; inf where one is NaN or infinite and
+    the other is not the same."""
+    g = np.asarray(got).astype(np.float64).ravel()
+    r = np.asarray(ref).astype(np.float64).ravel()
+    allowed = np.maximum(np.asarray(tol_ulps) * ulp_of(r, dtype), default_tolerance(np.where(np.isfinite(r), r, 0.0),
+                                                                                     dtype))
+    with np.errstate(invalid="ignore", over="ignore"):
+        ratio = np.abs(g - r) / allowed
+    same = (g == r) | (np.isnan(g) & np.isnan(r))
+    return np.where(same, 0.0, np.where(np.isnan(ratio), np.inf, ratio))
 
 
 def grid_kappa(x, ref) -> np.ndarray:
@@ -164,6 +180,9 @@ def accuracy(name: str, out: str, x, got, ref, dtype: str, kappa=None, repro: st
     tol = tolerance_ulps(dtype, None if kappa is None else np.asarray(kappa).ravel())
     bad = np.flatnonzero(scope & ~(dist <= tol))
     n = int(scope.sum())
+    default_ratio = default_tier_ratio(got, ref, dtype, tol)
+    outside_default = int(np.sum(scope & ~(default_ratio <= 1.0)))
+    worst_default = float(np.max(np.where(scope & np.isfinite(default_ratio), default_ratio, 0.0))) if n else 0.0
     scale = INPUT_ULPS * WORK_UNIT[dtype] / UNIT[dtype]
     bound = (f"{OUTPUT_ULPS[dtype]:g} ulp" if kappa is None
              else f"{OUTPUT_ULPS[dtype]:g} + {scale:.3g}*kappa ulp")
@@ -182,7 +201,8 @@ def accuracy(name: str, out: str, x, got, ref, dtype: str, kappa=None, repro: st
            f"({dist[i]:g} ulp, allowed {tol_i:.3g})" + (f"; repro: {repro}" if repro else ""))
     return Verdict("ulp", False, msg, n=n, statistic=float(dist[i]),
                    observed={"outside": int(bad.size), "worst_x": float(x64[i]), "worst_ulp": float(dist[i]),
-                             "max_ulp": worst_all},
+                             "max_ulp": worst_all, "outside_default": outside_default,
+                             "worst_default_ratio": worst_default},
                    expected={"rule": rule, "bound_ulp": OUTPUT_ULPS[dtype], "allowed_at_worst": tol_i,
                              "formula": ACCURACY_RULE},
                    attachments=[ActivationErrorMap(name, out, dtype, **error_map(x64, dist, scope, bad))])
@@ -213,7 +233,11 @@ def bitwise_equal(test: str, rule: str, x, got, want, dtype: str) -> Verdict:
         return Verdict(test, True, f"{rule}: all {diff.size} elements bitwise equal", n=diff.size,
                        expected={"rule": rule})
     i = int(np.flatnonzero(diff)[0])
+    g64, w64 = got.reshape(-1).astype(np.float64), want.reshape(-1).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        allowed = default_tolerance(np.where(np.isfinite(w64), w64, 0.0), dtype)
+        close = (np.abs(g64 - w64) <= allowed) | (g64 == w64) | (np.isnan(g64) & np.isnan(w64))
     return Verdict(test, False, f"{rule}: {int(diff.sum())} of {diff.size} elements differ; first at x = "
                    f"{_where(np.asarray(x), i, dtype)}: got {float(got.ravel()[i].astype(np.float64))!r}, "
                    f"contiguous gives {float(want.ravel()[i].astype(np.float64))!r}", n=diff.size,
-                   observed={"differ": int(diff.sum())}, expected={"rule": rule})
+                   observed={"differ": int(diff.sum()), "within_default": bool(close.all())}, expected={"rule": rule})
