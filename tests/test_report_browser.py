@@ -1,5 +1,6 @@
 """The HTML report opened in headless Chromium: no console message, the matrix, the filter and the
-plots are there; a screenshot is saved as reports/report-screenshot.png.
+plots are there; "What to fix first" is on the first screen (1366x768); screenshots are saved as
+reports/report-screenshot.png and reports/report-first-screen.png.
 
 Skipped when Chromium is absent, unless CONFORMANCE_REQUIRE_BROWSER=1 (set by CI, which installs it).
 """
@@ -46,6 +47,51 @@ def test_report_renders_without_console_errors(report):
     assert re.search(r'<h1 class="banner complete"[^>]*>Conformance report: \d+ passed, \d+ failed', page.dom)
     first_failure = re.search(r'<a class="cell" href="#(r-[^"]+)"', page.dom)
     assert first_failure and f'id="{first_failure.group(1)}"' in page.dom  # a matrix cell links to its section
+
+
+#: Laid out at the width of a 1366x768 screen, the position of "What to fix first", its first defect line and the
+#: matrix are written into the DOM (a copy of the report with this script added; the report itself is unchanged).
+_MEASURE = """<script>
+document.documentElement.style.width = "1366px";
+(function () {
+  function bottom(el) { return el ? Math.round(el.getBoundingClientRect().bottom + window.scrollY) : -1; }
+  function top(el) { return el ? Math.round(el.getBoundingClientRect().top + window.scrollY) : -1; }
+  var fix = document.getElementById("fix-first");
+  document.body.setAttribute("data-measured", [top(fix), bottom(fix && fix.querySelector("h2")),
+    bottom(document.querySelector("#fix-first li.fix-defect")), top(document.getElementById("matrix"))].join(","));
+})();
+</script></body>"""
+
+
+def test_what_to_fix_first_is_on_the_first_screen(report, tmp_path):
+    out, results = report
+    html = (out / "index.html").read_text()
+    assert html.count("</body>") == 1
+    measured = tmp_path / "measured.html"
+    measured.write_text(html.replace("</body>", _MEASURE))
+    page = open_page(measured, screenshot=ROOT / "reports" / "report-first-screen.png", width=1366, height=768)
+    assert page.console == [], page.console
+    dom = page.dom
+    assert dom.index('<section id="fix-first">') < dom.index('<h2>Backends</h2>') < dom.index('<table id="matrix">')
+    section = dom.split('<section id="fix-first">', 1)[1].split("</section>", 1)[0]
+    assert "<h2>What to fix first</h2>" in section
+    # every backend that ran has its line: ranked defects, or "no defect" (deviations only, or clean)
+    for backend in ("numpy:cpu", "faulty-std:cpu"):
+        block = section.split(f'data-backend="{backend}">', 1)[1].split('<div class="fix-backend"', 1)[0]
+        assert '<li class="fix-defect' in block or "no defect" in block, block
+    faulty = section.split('data-backend="faulty-std:cpu">', 1)[1].split('<div class="fix-backend"', 1)[0]
+    if results["summary"]["failed"]:  # faulty-std fails its std checks: its defects lead, each linking its section
+        assert '<li class="fix-defect' in faulty
+        assert section.index('data-backend="faulty-std:cpu"') < section.index('data-backend="numpy:cpu"')
+        targets = re.findall(r'<a class="fix" href="#([^"]+)"', faulty)
+        assert targets and all(f'id="{t}"' in dom for t in targets)
+        assert re.search(r'<code class="repro">conformance run --backend[= ]faulty-std:cpu', faulty)
+    fix_top, heading_bottom, first_defect_bottom, matrix_top = map(int, re.search(
+        r'data-measured="(-?\d+),(-?\d+),(-?\d+),(-?\d+)"', dom).groups())
+    assert 0 < fix_top < heading_bottom <= 768, (fix_top, heading_bottom)
+    assert first_defect_bottom <= 768, first_defect_bottom  # -1: no defect line
+    assert matrix_top > heading_bottom
+    assert page.screenshot is not None and page.screenshot.stat().st_size > 5_000
 
 
 def test_report_is_self_contained(report):

@@ -3,12 +3,15 @@ with jinja2 from ``results.json`` data and the files named on the command line o
 
 The first line (``<title>`` and the first heading) is the run's status and counts (:func:`headline`): an
 interrupted or empty run says so in a banner, and ``--strict`` violations are listed right below it.
-Sections: summary and design; backends; the matrix of checks (grouped by area) against
-backend:dtype with counts and a filter, each failing cell a link to its failure section (``#r-…``, which links
-back to its row, ``#m-…``); every failure and known failure with its plots (ECDF vs expected CDF, QQ, histogram,
-and under each its difference from the reference with the band at the check's alpha), moments, p-values, effect
-sizes (failing verdict rows marked), seed and repro; http(s) URLs in messages and evidence are links;
-sections fed by the records' typed attachments (:mod:`conformance.report.attachments`:
+Then "What to fix first" (:func:`fix_first`): per backend its defects ranked by effect
+(:mod:`conformance.report.triage`), each with its repro command and a link to its failure section, and its deviations
+counted by kind. Sections: summary and design; backends (unavailable ones listed once, with the reason, and given no
+matrix column); the matrix of checks (grouped by area) against backend:dtype with counts and a filter, cells coloured
+by severity (defect, deviation, pass; by outcome in files written before severity), each failing cell a link to its
+failure section (``#r-…``, which links back to its row, ``#m-…``); every failure and known failure with its plots
+(ECDF vs expected CDF, QQ, histogram, and under each its difference from the reference with the band at the check's
+alpha), moments, p-values, effect sizes (failing verdict rows marked), seed and repro; http(s) URLs in messages and
+evidence are links; sections fed by the records' typed attachments (:mod:`conformance.report.attachments`:
 distribution plots, activation error maps, seed contracts, the cross-framework initializer
 table, model-init audits), with attachments it cannot read listed and explained; the mutation
 score when one is given; the environment.
@@ -19,11 +22,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import jinja2
 from markupsafe import Markup, escape
 
+from . import triage
 from .attachments import ActivationErrorMap, DistributionPlot, ModelInitAudit, SeedContract, Unreadable, of_record
 from .figures_pool import FigureJob, draw_all
 from .load import normalise
@@ -111,8 +115,108 @@ def headline(results: dict) -> dict:
     return {"text": text, "css": css, "status": status}
 
 
-def matrix(records: list[dict]) -> tuple[list[str], list[tuple[str, list[tuple[str, dict]]]], dict]:
-    """Columns, rows grouped by area ``[(area, [(check id, {column: record})])]`` and per-column counts."""
+def unavailable(results: dict) -> dict[str, str]:
+    """Backends the run could not use here (``available: false``), with the reason: listed once, no matrix column."""
+    return {spec: str(b.get("reason") or "unavailable") for spec, b in results.get("backends", {}).items()
+            if not b.get("available")}
+
+
+def severity_of(record: dict) -> str | None:
+    """``"defect"``, ``"deviation"`` or None. The record's ``severity``; in files written before severity existed (no
+    such field, or a value this version does not know), derived from the outcome: a failure, an error and a known
+    failure were defects."""
+    severity = record.get("severity", ...)
+    if severity in ("defect", "deviation") or severity is None:
+        return severity
+    return "defect" if record["outcome"] in ("failed", "error", "xfailed") else None
+
+
+def cell_class(record: dict) -> str:
+    """The CSS classes of a record's matrix cell: its outcome, then ``sev-defect``, ``sev-deviation`` or ``sev-pass``
+    (the cell's colour), ``known`` for a known failure (a marker on the defect colour)."""
+    severity = severity_of(record)
+    classes = [record["outcome"]]
+    if severity:
+        classes.append(f"sev-{severity}")
+    elif record["outcome"] == "passed":
+        classes.append("sev-pass")
+    if record["outcome"] == "xfailed":
+        classes.append("known")
+    if record.get("merge_flag") == "conflict":
+        classes.append("conflict")
+    return " ".join(classes)
+
+
+def cell_mark(record: dict) -> str:
+    """The symbol in a record's matrix cell: the outcome's, ``≈`` for a deviation that passed (default tier)."""
+    mark = "≈" if severity_of(record) == "deviation" and record["outcome"] == "passed" else SYMBOL[record["outcome"]]
+    return mark + ("!" if record.get("merge_flag") == "conflict" else "")
+
+
+#: At most this many defects per backend are listed in "What to fix first" before a "N more" that expands.
+FIX_FIRST_SHOWN = 10
+
+
+def _one_line(text: object, limit: int = 200) -> str:
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def fix_first(results: dict, records: list[dict], anchor_of) -> dict:
+    """The "What to fix first" section: per backend of the matrix (unavailable ones left out), its defects ranked
+    (:func:`conformance.report.triage.defects`; the first :data:`FIX_FIRST_SHOWN`, the rest under "N more") and its
+    deviations counted by kind; backends with new defects (not known failures) first, then those with known failures
+    only, then those with deviations only, then the rest.
+    ``anchor_of(record)``: the id of the record's failure section. ``legacy``: the file predates severity (failures
+    are then listed as defects, in check order, with no effect)."""
+    hidden = unavailable(results)
+    shown = [r for r in records if r["backend"] not in hidden]
+    legacy = not any("severity" in r for r in records)
+    judged = [{**r, "severity": severity_of(r), "_record": r} for r in shown]
+    ranked, grouped = triage.defects(judged), triage.deviations(judged)
+    backends = {spec for spec, b in results.get("backends", {}).items() if b.get("available")}
+    backends |= {r["backend"] for r in shown}
+    out = []
+    for spec in sorted(backends):
+        items = [{"record": d["_record"], "anchor": anchor_of(d["_record"]) or record_anchor(d["_record"]),
+                  "where": f"{d['id']} [{d.get('dtype') or '-'}]",
+                  "kind": _one_line(d.get("kind") or ("crash" if d["outcome"] == "error" else "defect"), 60),
+                  "effect": triage.effect_text(d) if "magnitude" in d else "",
+                  "explanation": _one_line(d.get("explanation") or d.get("message")),
+                  "known": d["outcome"] == "xfailed", "repro": d.get("repro") or ""}
+                 for d in ranked.get(spec, [])]
+        deviations = [(_one_line(kind, 60), n) for kind, n in grouped.get(spec, [])]
+        out.append({"backend": spec, "defects": items[:FIX_FIRST_SHOWN], "more": items[FIX_FIRST_SHOWN:],
+                    "n_defects": len(items), "n_known": sum(i["known"] for i in items), "deviations": deviations,
+                    "n_deviations": sum(n for _, n in deviations),
+                    "ran": any(r["backend"] == spec and r["outcome"] != "skipped" for r in shown)})
+    out.sort(key=lambda b: (0 if b["n_defects"] > b["n_known"] else 1 if b["n_defects"] else 2 if b["n_deviations"]
+                            else 3))
+    tier = results.get("tier") if results.get("tier") in ("default", "strict") else "default"
+    return {"backends": out, "legacy": legacy, "tier": tier}
+
+
+def severity_counts(results: dict, records: list[dict]) -> dict[str, int] | None:
+    """Defects and deviations of the run: ``summary.defects`` / ``summary.deviations`` when the file has them, else
+    counted from the records; None for a file written before severity existed."""
+    summary = results["summary"]
+    if not any("severity" in r for r in records) and "defects" not in summary:
+        return None
+    out = {}
+    for key, severity in (("defects", "defect"), ("deviations", "deviation")):
+        given = summary.get(key)
+        ok = isinstance(given, int) and not isinstance(given, bool)
+        out[key] = given if ok else sum(severity_of(r) == severity for r in records)
+    return out
+
+
+Rows = list[tuple[str, list[tuple[str, dict]]]]
+
+
+def matrix(records: list[dict], hidden: Collection[str] = ()) -> tuple[list[str], Rows, dict]:
+    """Columns, rows grouped by area ``[(area, [(check id, {column: record})])]`` and per-column counts. Records of
+    the backends in ``hidden`` (unavailable here: all skipped) make no column."""
+    records = [r for r in records if r["backend"] not in hidden]
     columns = sorted({column_of(r) for r in records})
     rows: dict[str, dict] = defaultdict(dict)
     counts: dict[str, Counter] = defaultdict(Counter)
@@ -248,7 +352,8 @@ def render_html(results: dict, named_table: list[dict] | None = None, mutation_s
     results = normalise(results)
     records = results["records"]
     decoded = [of_record(r) for r in records]
-    columns, areas, counts = matrix(records)
+    not_run = unavailable(results)
+    columns, areas, counts = matrix(records, not_run)
     problems, anchors, used = [], {}, set()
     shown = [(r, atts) for r, atts in zip(records, decoded, strict=True) if r["outcome"] in PROBLEMS]
     # every figure of the page drawn at once (in worker processes when there are many: figures_pool)
@@ -274,6 +379,9 @@ def render_html(results: dict, named_table: list[dict] | None = None, mutation_s
         named_table = display(rows(records))
     html = _ENV.get_template("report.html.j2").render(
         results=results, headline=headline(results), columns=columns, areas=areas, counts=counts,
+        fix=fix_first(results, records, lambda r: anchors.get(id(r))), not_run=not_run,
+        severity_counts=severity_counts(results, records), severity_of=severity_of, cell_class=cell_class,
+        cell_mark=cell_mark, effect_text=triage.effect_text,
         problems=problems, cell_anchor=lambda r: anchors.get(id(r)), row_anchor=row_anchor, symbol=SYMBOL,
         contracts=_contracts(records, decoded), named_table=named_table or [],
         named_not_run=_without_capability(results, "named_init"), audits=_audits(records, decoded, depth),
