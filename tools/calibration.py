@@ -2,6 +2,7 @@
 
     python tools/calibration.py run --seeds 20                      # whole default suite, numpy:cpu + torch:cpu
     python tools/calibration.py run --seeds 20 --subset "init_schemes and float32"   # a subset (-k), faster
+    python tools/calibration.py run --seeds 20 --strict-tier        # strict tier: each record judged in both tiers
     python tools/calibration.py summarize                           # -> reports/calibration.md and .json
     python tools/calibration.py summarize --readme README.md        # also the README section
 
@@ -9,7 +10,9 @@
 honoured: they are expected failures, not alarms), then summarizes. ``summarize`` reads every
 ``reports/calibration/*/results.json``. ``nox -s calibration`` runs both (not part of the default CI).
 
-A **false alarm** is a record with outcome ``failed`` or ``error`` on a correct backend (an ``xpassed`` known
+A **false alarm** is a record with outcome ``failed`` or ``error`` on a correct backend (in a ``--strict-tier`` run
+that is the strict tier's count; the default tier's is the alarms whose record is a defect,
+:mod:`conformance.stats.severity`) (an ``xpassed`` known
 failure is reported separately, not counted). An alarm that the *current* known-failures file explains (same check,
 backend and dtype, and only verdict tests the entry names, each entry carrying its evidence) was a real deviation
 found by the run and recorded since: it is listed with the entry and not counted as false; ``--no-reclassify``
@@ -48,9 +51,11 @@ def seeds(n: int, first: int = FIRST_SEED) -> list[int]:
 
 
 def run_seed(seed: int, root: Path, subset: str | None, backends=DEFAULT_BACKENDS, workers: str = "2",
-             timeout: float = 3600) -> dict:
+             timeout: float = 3600, strict_tier: bool = False) -> dict:
     out = root / str(seed)
     cmd = [sys.executable, "-m", "conformance", "run", "--seed", str(seed), "--report-dir", str(out), "-q"]
+    if strict_tier:
+        cmd.append("--strict-tier")
     for b in backends:
         cmd += ["--backend", b]
     if subset:
@@ -98,7 +103,14 @@ def summarize(root: Path = DEFAULT_ROOT, known: kf.KnownFailures | None = None) 
                 alarm.append(item)
             else:
                 since.append({**item, "known_failure": " ".join(entry.reason.split())[:160]})
+        strict_run = res.get("tier") == "strict"
+        # a strict-tier run judges both tiers: its default-tier alarms are the defects among its alarms
+        default_alarms = [a for a, r in zip(alarm, [r for r in alarms(res) if explained_by(r, known) is None],
+                                            strict=True) if r.get("severity", "defect") == "defect"]
         per_seed.append({
+            "tier": "strict" if strict_run else "default",
+            "false_alarms_default": len(default_alarms), "false_alarms_strict": len(alarm) if strict_run else None,
+            "deviations": s.get("deviations"),
             "seed": res["seed"], "checks": s["total"], "passed": s["passed"], "skipped": s["skipped"],
             "known_failures": s["xfailed"], "known_now_passing": s["xpassed"],
             "false_alarms": len(alarm), "alarms": alarm, "known_since": len(since), "explained": since,
@@ -117,6 +129,11 @@ def summarize(root: Path = DEFAULT_ROOT, known: kf.KnownFailures | None = None) 
             "checks_total": sum(p["checks"] for p in per_seed),
             "statistical_tests_total": sum(p["statistical_tests"] for p in per_seed),
             "false_alarms_total": sum(p["false_alarms"] for p in per_seed), "runs_with_false_alarm": runs_with_alarm,
+            "tiers": sorted({p["tier"] for p in per_seed}),
+            "false_alarms_default_total": sum(p["false_alarms_default"] for p in per_seed),
+            "false_alarms_strict_total": sum(p["false_alarms_strict"] or 0 for p in per_seed
+                                             if p["false_alarms_strict"] is not None),
+            "strict_runs": sum(p["false_alarms_strict"] is not None for p in per_seed),
             "known_since_total": sum(p["known_since"] for p in per_seed),
             "designed_fwer": bound, "expected_runs_with_false_alarm": expected,
             "p_value_at_least_observed": p_more,
@@ -128,12 +145,20 @@ def markdown(doc: dict) -> str:
     lines = [f"Calibration: {doc['runs']} runs (master seeds {doc['seeds'][0] if doc['seeds'] else '-'}.."
              f"{doc['seeds'][-1] if doc['seeds'] else '-'}), selection {', '.join(doc['subsets']) or '-'} "
              "(None = the whole default suite), correct backends only.", "",
-             "| seed | checks | passed | skipped | known failures | false alarms | found, recorded since | "
-             "statistical tests | designed FWER bound | wall (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| seed | tier | checks | passed | skipped | known failures | deviations | false alarms (default tier) "
+             "| false alarms (strict tier) | found, recorded since | statistical tests | designed FWER bound "
+             "| wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in doc["per_seed"]:
-        lines.append(f"| {p['seed']} | {p['checks']} | {p['passed']} | {p['skipped']} | {p['known_failures']} | "
-                     f"{p['false_alarms']} | {p.get('known_since', 0)} | {p['statistical_tests']} | "
-                     f"{p['fwer_bound']:.2g} | {p['wall_s']} |")
+        strict = "-" if p.get("false_alarms_strict") is None else p["false_alarms_strict"]
+        lines.append(f"| {p['seed']} | {p.get('tier', 'default')} | {p['checks']} | {p['passed']} | {p['skipped']} | "
+                     f"{p['known_failures']} | {p.get('deviations', '-')} | "
+                     f"{p.get('false_alarms_default', p['false_alarms'])} | {strict} | {p.get('known_since', 0)} | "
+                     f"{p['statistical_tests']} | {p['fwer_bound']:.2g} | {p['wall_s']} |")
+    if doc.get("strict_runs"):
+        lines += ["", f"Per tier: {doc['false_alarms_default_total']} default-tier false alarms (defects) and "
+                      f"{doc['false_alarms_strict_total']} strict-tier false alarms (defects or deviations) in "
+                      f"{doc['strict_runs']} runs with --strict-tier, which judge every record in both tiers."]
     lines += ["", f"**Total: {doc['false_alarms_total']} false alarms in {doc['checks_total']} checks "
                   f"({doc['statistical_tests_total']} statistical tests); {doc['runs_with_false_alarm']} of "
                   f"{doc['runs']} runs with any false alarm.** Designed family-wise bound per run: "
@@ -180,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--subset", default=None, help="-k selection (default: the whole default suite)")
     r.add_argument("--backend", action="append", default=None, help="default numpy:cpu and torch:cpu")
     r.add_argument("-n", dest="workers", default="2")
+    r.add_argument("--strict-tier", action="store_true",
+                   help="run the strict tier: every record is then judged in both tiers (default: the default tier)")
     r.add_argument("--root", default=str(DEFAULT_ROOT), help="per-seed report dirs (default reports/calibration)")
     r.add_argument("--out", default=str(ROOT / "reports"), help="where calibration.md/.json go")
     s = sub.add_parser("summarize", help="summarize existing per-seed results")
@@ -193,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.root)
     if args.cmd == "run":
         for seed in seeds(args.seeds, args.first_seed):
-            meta = run_seed(seed, root, args.subset, tuple(args.backend or DEFAULT_BACKENDS), args.workers)
+            meta = run_seed(seed, root, args.subset, tuple(args.backend or DEFAULT_BACKENDS), args.workers,
+                            strict_tier=args.strict_tier)
             print(f"seed {seed}: exit {meta['exit']}, {meta['wall_s']} s", flush=True)
     doc = summarize(root, None if args.no_reclassify else kf.load(kf.DEFAULT_PATH))
     write(doc, Path(args.out))

@@ -115,8 +115,13 @@ def _records(results: dict | None, check: str, backend: str, dtype: str | None) 
 def _judge_run(m: Mutant, results: dict | None) -> dict:
     recs = _records(results, m.check, m.backend, m.dtype)
     ref = _records(results, m.check, m.reference, m.dtype)
+    # caught in the default tier: the named verdict fails as a DEFECT (the run may use --strict-tier for the
+    # strict-tier checks some mutants name; a deviation would fail there too, so it does not count)
+    counted = {"defect"} if not m.strict else {"defect", "deviation"}
     row = {"outcome": recs[0]["outcome"] if recs else "not run",
-           "failed_tests": sorted({v["test"] for v in recs[0]["verdicts"] if not v["passed"]}) if recs else [],
+           "failed_tests": sorted({v["test"] for v in recs[0]["verdicts"] if not v["passed"]
+                                   and v.get("severity", "defect") in counted}) if recs else [],
+           "severity": recs[0].get("severity") if recs else None,
            "message": recs[0]["message"][:300] if recs else "",
            "reference_outcome": ref[0]["outcome"] if ref else "not run"}
     if m.test is None:  # the check must fail by raising: a failure or an error, never a skip
@@ -181,7 +186,10 @@ def table(mutants: list[Mutant] | None = None, caught: dict[str, bool] | None = 
 def markdown(doc: dict, mutants: list[Mutant] | None = None) -> str:
     mutants = MUTANTS if mutants is None else mutants
     caught = {f"{r['mutant']} | {r['check']} | {r['dtype'] or '-'}": r["caught"] for r in doc["mutants"]}
-    head = (f"**{doc['caught']}/{doc['total']} mutants caught by their named check** "
+    strict = sum(m.strict for m in mutants)
+    head = (f"**{doc['caught']}/{doc['total']} mutants caught by their named check, each as a defect** (the default "
+            f"tier fails on it; {strict} named check{'s are' if strict != 1 else ' is'} a strict-tier check, run with "
+            "`--strict-tier`) "
             f"({doc['upstream_caught']}/{doc['upstream_total']} reproduce {doc['upstream_classes']} upstream bug "
             f"classes from BUGS.md; the other {doc['total'] - doc['upstream_total']} are synthetic defects at the "
             f"design sizes); the correct references ({', '.join(_references(mutants))}, the genuine model factory) "
