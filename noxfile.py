@@ -231,6 +231,7 @@ def power(session: nox.Session) -> None:
     _install(session)
     session.run("python", "tools/power.py", "--readme", "README.md", "--docs-png", "docs/power.png",
                 *session.posargs)
+    session.run("python", "tools/power.py", "--tiers", "--readme", "README.md")  # issue 20: power per tier
 
 
 #: Library groups of the model zoo: each installs into its own environment because the libraries' own pins conflict
