@@ -34,6 +34,10 @@ def test_merge_two_backends_into_one_matrix(tmp_path):
     assert merged["merge"]["duplicates"] and not merged["merge"]["conflicts"]  # same seed, same verdicts
     html = (out / "index.html").read_text()
     assert "numpy:cpu:float32" in html and "faulty-std:cpu:float32" in html and "Merged from 3 results files" in html
+    # severity survives the merge: the tier and the counts of defects and deviations
+    assert merged["tier"] == "default" and "What to fix first" in html
+    for key, severity in (("defects", "defect"), ("deviations", "deviation")):
+        assert merged["summary"][key] == sum(r["severity"] == severity for r in merged["records"])
 
 
 def test_conflicting_records_are_flagged(tmp_path):

@@ -101,8 +101,11 @@ def merge_results(paths: list[Path]) -> dict:
         "environment": {f"machine {m['label']}": ", ".join(f"{k} {v}" for k, v in m["environment"].items())
                         for m in machines},
         "design": first.get("design", design.summary()), "backends": backends,
+        "tier": tiers.pop() if len(tiers := {res.get("tier", "default") for _, res in loaded}) == 1 else "mixed",
         "summary": {**counts, "total": len(records), "statistical_tests": n_stat,
-                    "fwer_bound": n_stat * design.ALPHA},
+                    "fwer_bound": n_stat * design.ALPHA,
+                    "defects": sum(r.get("severity") == "defect" for r in records),
+                    "deviations": sum(r.get("severity") == "deviation" for r in records)},
         "stale_known_failures": [s for _, res in loaded for s in res.get("stale_known_failures", [])],
         "machines": machines, "merge": {"duplicates": duplicates, "conflicts": conflicts,
                                         "seeds_differ": len(seeds) > 1},
