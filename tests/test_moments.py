@@ -68,3 +68,17 @@ def test_peer_curves_are_reused_only_from_a_matching_run():
         PW.check_reusable(old, 100, 0, ["std"])
     with pytest.raises(SystemExit, match="no peer curves for effect 'shift'"):
         PW.check_reusable(old, 200, 0, ["shift"])
+
+
+def test_power_per_tier_tool_bookkeeping(tmp_path):
+    # the default tier calls the design defects defects with power ~0.999 and needs a larger effect for 0.99
+    assert PW.ours_analytic_default("shift", design.DESIGN_SHIFT) == pytest.approx(0.999, abs=1e-4)
+    assert 0.998 < PW.ours_analytic_default("std", design.DESIGN_STD_RATIO - 1) < 0.999
+    assert PW.ours_analytic_default("shift", 0.004) < 0.01 < PW.ours_analytic("shift", 0.006)
+    assert PW.ours_analytic_default("bound", 1e-5) == PW.ours_analytic("bound", 1e-5)
+    doc = {"reps": 2, "effects": {"std": {"label": "std", "strict": 0.0054, "default": 0.0095,
+                                          "power_strict_at_design": 1.0, "power_default_at_design": 0.9988,
+                                          "simulated": {"0.01": {"strict": 2, "default": 2}}}}}
+    md = PW.tiers_markdown(doc)
+    assert "| std | 0.0054 | 0.0095 | 1.0000 / 0.9988 | 0.01: 2 / 2 |" in md
+    assert PW._write(doc, tmp_path, "power_tiers", md) == md and (tmp_path / "power_tiers.json").exists()

@@ -487,6 +487,14 @@ def plot(doc: dict, path: Path) -> Path | None:
     return path
 
 
+def _write(doc: dict, out: Path, name: str, md: str) -> str:
+    """``out/name.json`` and ``out/name.md``; returns the Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(doc, indent=1))
+    (out / f"{name}.md").write_text(md + "\n")
+    return md
+
+
 def update_readme(readme: Path, body: str) -> bool:
     """Replace the text between this tool's README markers; returns True when the file changed."""
     return replace_between(readme, START, END, body)
@@ -512,11 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiers:
         doc = measure_tiers(args.ours_reps, args.seed)
         doc["elapsed_s"] = round(time.perf_counter() - t0, 1)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "power_tiers.json").write_text(json.dumps(doc, indent=1))
-        md = tiers_markdown(doc)
-        (out / "power_tiers.md").write_text(md + "\n")
+        md = _write(doc, Path(args.out), "power_tiers", tiers_markdown(doc))
         print(md)
         if args.readme:
             changed = replace_between(Path(args.readme), TIERS_START, TIERS_END, md)
@@ -531,10 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = measure(args.reps, args.ours_reps, args.time_reps, args.seed, args.effect, peer)
         doc["elapsed_s"] = round(time.perf_counter() - t0, 1)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "power.json").write_text(json.dumps(doc, indent=1))
-    md = markdown(doc)
-    (out / "power.md").write_text(md + "\n")
+    md = _write(doc, out, "power", markdown(doc))
     png = plot(doc, out / "power.png")
     if png and args.docs_png:
         Path(args.docs_png).parent.mkdir(parents=True, exist_ok=True)
