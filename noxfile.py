@@ -222,7 +222,8 @@ def calibration(session: nox.Session) -> None:
     README table (``python tools/calibration.py summarize --readme README.md`` re-renders it from reports/calibration).
     """
     _install(session, "torch,checkpoint,dev")
-    session.run("python", "tools/calibration.py", "run", "--seeds", "20", "--readme", "README.md", *session.posargs)
+    session.run("python", "tools/calibration.py", "run", "--seeds", "20", "--strict-tier", "--readme", "README.md",
+                *session.posargs)
 
 
 @nox.session(python="3.11")
