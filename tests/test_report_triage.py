@@ -303,3 +303,16 @@ def test_hostile_kind_and_explanation_are_escaped_and_short(hostile):
     line = re.search(r'<li class="fix-defect">(.*?)</li>', _fix_first(html), re.S).group(1)
     assert "<script>" not in line and "\n" not in line.split('<code class="repro">')[0]
     assert len(line) < 900 and "infx threshold" in line
+
+
+def test_strict_box_names_unavailable_backends_once_unless_strict():
+    from conformance.report.html import strict_lines
+
+    violations = ["requested backend torch:cuda is unavailable: no GPU",
+                  "requested backend mlx:metal is unavailable: no Metal",
+                  "known failure now passes: x on torch:cpu float32; narrow or remove its known-failures entry"]
+    info = strict_lines({"enabled": False, "violations": violations})
+    assert info[0].startswith("known failure now passes")
+    assert len(info) == 2 and "2 requested backends are unavailable here (torch:cuda, mlx:metal)" in info[1]
+    assert strict_lines({"enabled": True, "violations": violations}) == violations
+    assert strict_lines({"enabled": False, "violations": violations[:1]}) == violations[:1]

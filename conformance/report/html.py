@@ -121,6 +121,24 @@ def unavailable(results: dict) -> dict[str, str]:
             if not b.get("available")}
 
 
+_UNAVAILABLE_VIOLATION = re.compile(r"requested backend (\S+) is unavailable: ")
+
+
+def strict_lines(strict: dict) -> list[str]:
+    """The lines of the ``--strict`` box. Without ``--strict`` (an informational box) the requested backends that are
+    unavailable become one line, since the "Not run here" list already names each with its reason."""
+    lines = list(strict.get("violations") or [])
+    if strict.get("enabled"):
+        return lines
+    gone = [v for v in lines if _UNAVAILABLE_VIOLATION.match(v)]
+    if len(gone) < 2:
+        return lines
+    names = ", ".join(_UNAVAILABLE_VIOLATION.match(v).group(1) for v in gone)
+    return [v for v in lines if v not in gone] + [
+        f"{len(gone)} requested backends are unavailable here ({names}); each is listed with its reason under "
+        "\"Not run here\""]
+
+
 def severity_of(record: dict) -> str | None:
     """``"defect"``, ``"deviation"`` or None. The record's ``severity``; in files written before severity existed (no
     such field, or a value this version does not know), derived from the outcome: a failure, an error and a known
@@ -380,6 +398,7 @@ def render_html(results: dict, named_table: list[dict] | None = None, mutation_s
     html = _ENV.get_template("report.html.j2").render(
         results=results, headline=headline(results), columns=columns, areas=areas, counts=counts,
         fix=fix_first(results, records, lambda r: anchors.get(id(r))), not_run=not_run,
+        strict_lines=strict_lines(results.get("strict") or {}),
         severity_counts=severity_counts(results, records), severity_of=severity_of, cell_class=cell_class,
         cell_mark=cell_mark, effect_text=triage.effect_text,
         problems=problems, cell_anchor=lambda r: anchors.get(id(r)), row_anchor=row_anchor, symbol=SYMBOL,
